@@ -1,0 +1,1 @@
+from gradfit._version import __version__

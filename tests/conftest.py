@@ -1,0 +1,63 @@
+"""Shared fixtures: the reference data in ../shared/data and the NIST loader."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = (REPO / ".." / "shared" / "data").resolve()
+
+
+def _need_shared():
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"reference data not found at {SHARED_DATA} (it sits beside the repo in CI)")
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    _need_shared()
+    return SHARED_DATA
+
+
+def load_nist(name: str):
+    """Return (A, y, beta_cert, sd_cert, entry) with A the full design matrix of the model
+    (a column of ones first when the model has an intercept)."""
+    _need_shared()
+    cert = json.loads((SHARED_DATA / "nist/certified.json").read_text())
+    e = cert["datasets"][name]
+    arr = np.loadtxt(SHARED_DATA / "nist" / Path(e["csv"]).name, delimiter=",", skiprows=1,
+                     ndmin=2)
+    y, X = arr[:, 0], arr[:, 1:]
+    if e["polynomial_degree"] is not None:
+        powers = [int(p["name"][1:]) for p in e["parameters"]]
+        A = np.column_stack([X[:, 0] ** k for k in powers])
+    else:
+        A = np.column_stack([np.ones(len(y)), X])
+    beta = np.array([float(p["estimate"]) for p in e["parameters"]])
+    sd = np.array([float(p["std_dev"]) for p in e["parameters"]])
+    return A, y, beta, sd, e
+
+
+NIST_NAMES = ["Norris", "Pontius", "NoInt1", "NoInt2", "Filip", "Longley",
+              "Wampler1", "Wampler2", "Wampler3", "Wampler4", "Wampler5"]
+
+
+def nist_xy(name: str):
+    """(X, y, fit_intercept, beta_cert, sd_cert, entry): X excludes the ones column."""
+    A, y, beta, sd, e = load_nist(name)
+    if e["intercept"]:
+        return A[:, 1:], y, True, beta, sd, e
+    return A, y, False, beta, sd, e
+
+
+def digits(estimate, certified):
+    """NIST's log relative error (LRE), per element; absolute where certified is 0."""
+    estimate, certified = np.asarray(estimate, float), np.asarray(certified, float)
+    err = np.abs(estimate - certified)
+    rel = np.where(certified == 0, err, err / np.where(certified == 0, 1, np.abs(certified)))
+    with np.errstate(divide="ignore"):
+        return np.minimum(np.where(rel == 0, 15.0, -np.log10(rel)), 15.0)
