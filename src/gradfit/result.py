@@ -63,6 +63,13 @@ class History:
     def _all(self) -> list[tuple]:
         return self._rows + ([self._tail] if self._tail is not None else [])
 
+    def squeeze_output(self) -> None:
+        """Turn (d, 1) coefficients and (1,) intercepts into (d,) and scalars (single output)."""
+        fix = lambda r: r[:5] + (r[5].reshape(-1), r[6].reshape(()))  # noqa: E731
+        self._rows = [fix(r) for r in self._rows]
+        if self._tail is not None:
+            self._tail = fix(self._tail)
+
     @staticmethod
     def _row(epoch, objective, grad_norm, lr, time, coef, intercept):
         return (

@@ -1,0 +1,278 @@
+"""``gradfit.fit``: the functional entry point.  It turns parameters into objects (loss,
+penalty, optimizer, schedule, source), runs the chosen solver and returns a FitResult with
+coefficients in original units.  The estimator is a thin shell over it."""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass, fields
+
+import numpy as np
+from sklearn.utils import check_random_state
+
+from gradfit import optimizers
+from gradfit.engine import LoopConfig, train
+from gradfit.exceptions import ConvergenceWarning, InputError
+from gradfit.losses import LOSSES
+from gradfit.objective import Objective
+from gradfit.penalties import make_penalty
+from gradfit.result import FitResult, History
+from gradfit.schedules import SCHEDULES, make_schedule
+from gradfit.second_order import conjugate_gradient, lbfgs
+from gradfit.sources import ArraySource
+from gradfit.validation import as_float_array, check_finite, check_param, check_sample_weight
+
+__all__ = ["FitParams", "fit", "SOLVERS"]
+
+SOLVERS = ("gd", "momentum", "nesterov", "adam", "lbfgs", "cg", "exact")
+FIRST_ORDER = ("gd", "momentum", "nesterov", "adam")
+
+
+@dataclass
+class FitParams:
+    """Every fitting parameter, with the estimator's names and defaults."""
+
+    solver: str = "gd"
+    learning_rate: float | str = "auto"
+    schedule: str = "auto"
+    batch_size: int | None = None
+    momentum: float = 0.9
+    max_iter: int = 1000
+    tol: float | str = "auto"
+    loss: str = "squared"
+    epsilon: float = 1.35
+    penalty: str | None = None
+    alpha: float = 0.0
+    l1_ratio: float = 0.15
+    fit_intercept: bool = True
+    standardize: bool = True
+    early_stopping: bool = False
+    validation_fraction: float = 0.1
+    n_iter_no_change: int = 5
+    average: bool = False
+    random_state: object = None
+
+    def validate(self) -> FitParams:
+        check_param("solver", self.solver, choices=SOLVERS)
+        if isinstance(self.learning_rate, str):
+            check_param("learning_rate", self.learning_rate, choices=("auto", "backtracking"))
+        else:
+            check_param("learning_rate", self.learning_rate, positive=True)
+        if not callable(self.schedule):
+            check_param("schedule", self.schedule, choices=SCHEDULES)
+        check_param("batch_size", self.batch_size, positive=True, integer=True, allow_none=True)
+        check_param("momentum", self.momentum, nonneg=True)
+        if self.momentum >= 1:
+            raise ValueError(f"momentum must be in [0, 1), got {self.momentum!r}")
+        check_param("max_iter", self.max_iter, positive=True, integer=True)
+        if self.tol != "auto":
+            check_param("tol", self.tol, nonneg=True)
+        check_param("loss", self.loss, choices=tuple(LOSSES))
+        check_param("epsilon", self.epsilon, positive=True)
+        check_param("validation_fraction", self.validation_fraction, unit=True)
+        check_param("n_iter_no_change", self.n_iter_no_change, positive=True, integer=True)
+        for flag in ("fit_intercept", "standardize", "early_stopping", "average"):
+            if not isinstance(getattr(self, flag), (bool, np.bool_)):
+                raise ValueError(f"{flag} must be True or False, got {getattr(self, flag)!r}")
+        pen = make_penalty(self.penalty, self.alpha, self.l1_ratio)
+        smooth_only = {"lbfgs": "L-BFGS", "cg": "conjugate gradients", "exact": "the exact solver"}
+        if self.solver in smooth_only and not pen.is_smooth:
+            raise ValueError(f"penalty={self.penalty!r} is not smooth, which "
+                             f"{smooth_only[self.solver]} cannot handle; use solver='nesterov' "
+                             "(FISTA) or 'gd' (proximal gradient) for l1 and elasticnet")
+        if self.solver in ("cg", "exact") and self.loss != "squared":
+            raise ValueError(f"solver={self.solver!r} needs the squared loss; for "
+                             f"loss={self.loss!r} use 'lbfgs', 'nesterov' or 'gd'")
+        if self.learning_rate == "backtracking" and self.batch_size is not None:
+            raise ValueError("learning_rate='backtracking' needs full batches (batch_size=None): "
+                             "a line search on a noisy mini-batch objective is not sound; use "
+                             "learning_rate='auto'")
+        return self
+
+
+def _as_2d_target(y, n):
+    y = np.asarray(y)
+    if y.dtype.kind not in "fiub":
+        try:
+            y = y.astype(float)
+        except (TypeError, ValueError):
+            raise InputError("y must be numeric") from None
+    y = np.asarray(y, dtype=float)
+    if y.ndim == 1:
+        y = y[:, None]
+    if y.ndim != 2 or y.shape[0] != n:
+        raise InputError(f"y must have {n} rows to match X (shape {y.shape} given)")
+    if y.shape[1] == 0:
+        raise InputError("y has no columns")
+    return y
+
+
+def prepare_data(X, y, sample_weight, feature_names=None):
+    """Validated (X float array, y (n, k), sw or None, single_output)."""
+    X = as_float_array(X, "X")
+    if X.ndim != 2:
+        raise InputError(f"X must be 2-dimensional (n_samples, n_features); got shape {X.shape}. "
+                         "Reshape a single feature with X.reshape(-1, 1)")
+    n, d = X.shape
+    if n == 0:
+        raise InputError("X has 0 rows: there is nothing to fit")
+    if d == 0:
+        raise InputError("X has 0 feature columns")
+    single = np.ndim(y) == 1
+    y2 = _as_2d_target(y, n)
+    check_finite(X, "X", feature_names)
+    check_finite(y2, "y")
+    sw = check_sample_weight(sample_weight, n)
+    return X, y2, sw, single
+
+
+def _initial_point(obj: Objective, y, sw, coef_init, intercept_init, standardize):
+    if coef_init is not None or intercept_init is not None:
+        coef = np.zeros((obj.d, obj.k)) if coef_init is None else coef_init
+        icpt = np.zeros(obj.k) if intercept_init is None else intercept_init
+        coef = np.asarray(coef, float)
+        if coef.size != obj.d * obj.k:
+            raise InputError(f"coef_init has {coef.size} values; expected {obj.d * obj.k}")
+        return obj.from_original(coef.reshape(obj.k, obj.d).T if coef.ndim == 2 and
+                                 coef.shape == (obj.k, obj.d) and obj.k > 1 else coef, icpt)
+    P0 = obj.zeros()
+    if standardize and obj.fit_intercept:  # the optimal intercept of the centred model at w = 0
+        P0[obj.d] = np.average(y, axis=0, weights=sw)
+    return P0
+
+
+def _resolve_rate(p: FitParams, obj: Objective, y, sw):
+    """(base rate, schedule) for the first-order solvers."""
+    minibatch = p.batch_size is not None and p.batch_size < obj.n
+    if p.learning_rate == "backtracking":
+        lr0 = 1.0
+    elif p.learning_rate == "auto":
+        if p.solver == "adam":
+            spread = float(np.sqrt(np.average((y - np.average(y, axis=0, weights=sw)) ** 2,
+                                              axis=0, weights=sw)).max())
+            lr0 = 0.05 * max(spread, 1e-12)
+        elif minibatch:
+            lr0 = 1.0 / obj.batch_lipschitz(p.batch_size)
+        else:
+            lr0 = 1.0 / obj.lipschitz()
+    else:
+        lr0 = float(p.learning_rate)
+    return lr0, make_schedule(p.schedule, lr0, max_iter=p.max_iter, minibatch=minibatch)
+
+
+def _make_optimizer(p: FitParams, minibatch: bool):
+    if p.solver == "momentum":
+        return optimizers.momentum(p.momentum)
+    if p.solver == "nesterov":
+        return optimizers.nesterov(p.momentum if minibatch else None)
+    return optimizers.OPTIMIZERS[p.solver]()
+
+
+def _split_validation(X, y, sw, fraction, rng):
+    n = X.shape[0]
+    n_val = max(1, math.ceil(fraction * n))
+    if n - n_val < 1:
+        raise InputError(f"early_stopping needs at least 2 rows; got {n}")
+    order = rng.permutation(n)
+    val, tr = np.sort(order[:n_val]), np.sort(order[n_val:])
+    pick = (lambda a, i: None if a is None else a[i])
+    return (X[tr], y[tr], pick(sw, tr)), (X[val], y[val], pick(sw, val))
+
+
+TOL_GRADIENT = 1e-12  # full batch: relative (proximal) gradient norm, cg/lbfgs likewise
+TOL_OBJECTIVE = 1e-4  # mini-batch and early stopping: relative objective improvement
+
+
+def resolve_tol(tol, noisy: bool) -> float:
+    """tol="auto": 1e-12 on the relative gradient norm for full-batch solvers (about 6-9
+    correct digits on NIST's harder sets), 1e-4 on the relative objective improvement per
+    epoch when the objective is noisy (mini-batches) or measured on held-out rows."""
+    if tol != "auto":
+        return float(tol)
+    return TOL_OBJECTIVE if noisy else TOL_GRADIENT
+
+
+def _exact_result(p: FitParams, X, y, sw, single) -> FitResult:
+    from gradfit.exact import solve_exact
+
+    pen = make_penalty(p.penalty, p.alpha, p.l1_ratio)
+    coef, icpt, info = solve_exact(X, y, sample_weight=sw, fit_intercept=p.fit_intercept,
+                                   alpha=pen.l2)
+    coef = np.asarray(coef, float).reshape(X.shape[1], y.shape[1])
+    icpt = np.asarray(icpt, float).reshape(y.shape[1])
+    obj = Objective(X, y, sw, loss="squared", epsilon=1.0, penalty=pen,
+                    fit_intercept=p.fit_intercept, standardize=False)
+    f = obj.value(obj.from_original(coef, icpt))
+    hist = History(4)
+    hist.append(0, f, 0.0, np.nan, 0.0, coef, icpt)
+    return FitResult(coef, icpt, 1, True, "closed-form least-squares solution", f, hist,
+                     solver="exact", info=dict(info))
+
+
+def fit(X, y, sample_weight=None, *, callback=None, coef_init=None, intercept_init=None,
+        feature_names=None, **params) -> FitResult:
+    """Fit y = X w + b and return a :class:`FitResult` (no estimator needed).
+
+    Parameters are those of :class:`gradfit.GDRegressor` (``solver``, ``learning_rate``, ...).
+    ``callback(info)`` is called once per epoch with a dict (epoch, max_iter, objective,
+    grad_norm, lr, elapsed); returning False stops the fit.  ``coef_init`` and
+    ``intercept_init`` give the starting point in original units (default: zero
+    coefficients, and with standardize=True the mean of y as the intercept).
+    """
+    unknown = set(params) - {f.name for f in fields(FitParams)}
+    if unknown:
+        raise TypeError(f"unknown parameter(s) {sorted(unknown)}; see help(gradfit.GDRegressor)")
+    p = FitParams(**params).validate()
+    X, y, sw, single = prepare_data(X, y, sample_weight, feature_names)
+    if p.solver == "exact":
+        return _finish(_exact_result(p, X, y, sw, single), single)
+
+    rng = np.random.default_rng(check_random_state(p.random_state).randint(2**31 - 1))
+    validation = None
+    if p.early_stopping:
+        (X, y, sw), validation = _split_validation(X, y, sw, p.validation_fraction, rng)
+    pen = make_penalty(p.penalty, p.alpha, p.l1_ratio)
+    obj = Objective(X, y, sw, loss=p.loss, epsilon=p.epsilon, penalty=pen,
+                    fit_intercept=p.fit_intercept, standardize=p.standardize,
+                    kernel=_kernel_for(X))
+    P0 = _initial_point(obj, y, sw, coef_init, intercept_init, p.standardize)
+    minibatch = p.batch_size is not None and p.batch_size < obj.n
+    tol = resolve_tol(p.tol, minibatch or p.early_stopping)
+    common = dict(max_iter=p.max_iter, tol=tol, callback=callback)
+    with np.errstate(all="ignore"):
+        if p.solver == "lbfgs":
+            out, lr0 = lbfgs(obj, P0, **common), None
+        elif p.solver == "cg":
+            out, lr0 = conjugate_gradient(obj, P0, **common), None
+        else:
+            lr0, schedule = _resolve_rate(p, obj, y, sw)
+            cfg = LoopConfig(optimizer=_make_optimizer(p, minibatch), schedule=schedule,
+                             max_iter=p.max_iter, tol=tol, n_iter_no_change=p.n_iter_no_change,
+                             average=p.average, backtracking=p.learning_rate == "backtracking",
+                             validation=validation, callback=callback)
+            out = train(obj, ArraySource(X, y, sw, p.batch_size), P0, cfg, rng)
+    coef, icpt = obj.to_original(out.P)
+    info = dict(out.info, standardized=p.standardize)
+    res = FitResult(coef, icpt, out.n_iter, out.converged, out.stop_reason, out.objective,
+                    out.history, solver=p.solver, learning_rate=lr0,
+                    lipschitz=obj._lipschitz, info=info)
+    if not out.converged and not out.stop_reason.startswith("stopped by the callback"):
+        warnings.warn(
+            f"{p.solver} did not converge: {out.stop_reason}. Increase max_iter, loosen tol, "
+            "or use a faster solver (solver='lbfgs', 'nesterov' or 'exact')",
+            ConvergenceWarning, stacklevel=2)
+    return _finish(res, single)
+
+
+def _kernel_for(X):
+    """The compiled kernel when numba is there (same numbers), else pure numpy."""
+    return None  # TODO(perf): switch to kernels_numba once it is verified equal
+
+
+def _finish(res: FitResult, single: bool) -> FitResult:
+    if single:
+        res.coef = np.asarray(res.coef).reshape(-1)
+        res.intercept = float(np.asarray(res.intercept).reshape(-1)[0])
+        res.history.squeeze_output()
+    return res

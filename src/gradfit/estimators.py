@@ -1,0 +1,160 @@
+"""GDRegressor: the scikit-learn face of the core (a thin shell over ``gradfit.fit``)."""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from gradfit.api import FitParams, fit
+from gradfit.validation import check_finite, describe_non_numeric
+
+__all__ = ["GDRegressor"]
+
+
+class GDRegressor(RegressorMixin, BaseEstimator):
+    """Linear regression fitted by gradient descent (or exactly), scikit-learn style.
+
+    Minimises
+
+        F(w, b) = sum_i s_i loss(y_i - x_i.w - b) / sum_i s_i  +  alpha * R(w)
+
+    with loss "squared" (r^2) or "huber" (r^2 inside epsilon, 2 eps|r| - eps^2 outside) and
+    R = 0, 1/2||w||^2 ("l2"), ||w||_1 ("l1") or l1_ratio||w||_1 + (1-l1_ratio)/2||w||^2
+    ("elasticnet").  The intercept is never penalized.  Matching scikit-learn (unit weights,
+    n rows):  Ridge(a) is alpha = 2a/n with penalty="l2";  Lasso(a) is alpha = 2a with
+    penalty="l1";  ElasticNet(a, l1_ratio=r) is alpha = 2a, l1_ratio=r.
+
+    Parameters
+    ----------
+    solver : {"gd", "momentum", "nesterov", "adam", "lbfgs", "cg", "exact"}, default "gd"
+        "nesterov" is FISTA with adaptive restart on full batches (constant momentum on
+        mini-batches); "lbfgs" is scipy's L-BFGS-B; "cg" is conjugate gradients on the normal
+        equations; "exact" the closed-form least-squares/ridge solution.
+    learning_rate : float, "auto" or "backtracking", default "auto"
+        "auto": 1/L with L the Lipschitz constant of the gradient (power iteration); on
+        mini-batches 1/L(B), the expected smoothness of a batch of size B.  "backtracking":
+        Armijo line search.  A number is a fixed step, in the solver's coordinates
+        (standardized when standardize=True).
+    schedule : {"auto", "constant", "inverse_scaling", "step", "cosine"}, default "auto"
+        "auto" is constant on full batches and inverse_scaling on mini-batches.
+    batch_size : int or None, default None
+        None: full batch.  An integer: shuffled mini-batches (1 is classic SGD).
+    momentum : float, default 0.9
+        beta of heavy-ball momentum (and of Nesterov on mini-batches).
+    max_iter : int, default 1000
+        Epochs (passes over the data).
+    tol : float or "auto", default "auto"
+        Full batch: stop when the (proximal) gradient norm falls below tol x its initial
+        value ("auto": 1e-12).  Mini-batch and early stopping: stop when the objective
+        (held-out loss) improves by less than tol x its best value for n_iter_no_change
+        epochs ("auto": 1e-4).  cg: residual norm; lbfgs: max-norm of the gradient, both
+        relative to the start.  Any solver also stops when the objective no longer changes
+        at machine precision.
+    loss : {"squared", "huber"}; epsilon : float, default 1.35 (Huber's threshold)
+    penalty : {None, "l2", "l1", "elasticnet"}; alpha : float; l1_ratio : float, default 0.15
+    fit_intercept : bool, default True
+    standardize : bool, default True
+        Centre and scale features inside the fit; the solution (penalties included) is the
+        same, only the path differs.  Coefficients are always in original units.
+    early_stopping, validation_fraction, n_iter_no_change
+        Hold out a fraction of rows and stop when their loss stops improving (the best
+        parameters are kept).
+    average : bool, default False
+        Polyak-Ruppert averaging of the iterates.
+    warm_start : bool, default False
+        Start from the previous fit's coefficients.
+    random_state : int, RandomState or None
+        Seeds shuffling and the validation split: the same seed gives bit-identical fits.
+    verbose : int, default 0
+        1 prints one line per epoch to stderr (the CLI draws a progress bar instead).
+
+    Attributes
+    ----------
+    coef_ : ndarray (n_features,) or (n_targets, n_features)
+    intercept_ : float or ndarray (n_targets,)
+    n_iter_, converged_, stop_reason_, objective_, history_, result_, learning_rate_
+    n_features_in_, feature_names_in_
+    """
+
+    def __init__(self, solver="gd", learning_rate="auto", schedule="auto", batch_size=None,
+                 momentum=0.9, max_iter=1000, tol="auto", loss="squared", epsilon=1.35,
+                 penalty=None, alpha=0.0, l1_ratio=0.15, fit_intercept=True, standardize=True,
+                 early_stopping=False, validation_fraction=0.1, n_iter_no_change=5,
+                 average=False, warm_start=False, random_state=None, verbose=0):
+        self.solver = solver
+        self.learning_rate = learning_rate
+        self.schedule = schedule
+        self.batch_size = batch_size
+        self.momentum = momentum
+        self.max_iter = max_iter
+        self.tol = tol
+        self.loss = loss
+        self.epsilon = epsilon
+        self.penalty = penalty
+        self.alpha = alpha
+        self.l1_ratio = l1_ratio
+        self.fit_intercept = fit_intercept
+        self.standardize = standardize
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.average = average
+        self.warm_start = warm_start
+        self.random_state = random_state
+        self.verbose = verbose
+
+    def _fit_params(self) -> dict:
+        names = FitParams.__dataclass_fields__
+        return {k: v for k, v in self.get_params().items() if k in names}
+
+    def fit(self, X, y, sample_weight=None, *, coef_init=None, intercept_init=None,
+            callback=None):
+        """Fit the model; returns self.  See the class docstring for the objective."""
+        describe_non_numeric(X)
+        X, y = validate_data(self, X, y, multi_output=True, y_numeric=True,
+                             dtype=[np.float64, np.float32], ensure_all_finite=False,
+                             order="C" if self.batch_size else None)
+        names = list(getattr(self, "feature_names_in_", [])) or None
+        check_finite(X, "X", names)
+        if self.warm_start and hasattr(self, "coef_") and coef_init is None:
+            coef_init = np.asarray(self.coef_, float)
+            coef_init = coef_init.T if coef_init.ndim == 2 else coef_init
+            intercept_init = self.intercept_
+        if self.verbose and callback is None:
+            callback = _print_progress
+        res = fit(X, y, sample_weight, callback=callback, coef_init=coef_init,
+                  intercept_init=intercept_init, feature_names=names, **self._fit_params())
+        coef = np.asarray(res.coef)
+        self.coef_ = coef.T if coef.ndim == 2 else coef
+        self.intercept_ = res.intercept
+        self.n_iter_ = res.n_iter
+        self.converged_ = res.converged
+        self.stop_reason_ = res.stop_reason
+        self.objective_ = res.objective
+        self.history_ = res.history
+        self.learning_rate_ = res.learning_rate
+        self.result_ = res
+        return self
+
+    def predict(self, X):
+        """X @ coef_ + intercept_."""
+        check_is_fitted(self, "coef_")
+        describe_non_numeric(X)
+        X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32],
+                          ensure_all_finite=False)
+        check_finite(X, "X", list(getattr(self, "feature_names_in_", [])) or None)
+        return X @ np.asarray(self.coef_).T + self.intercept_
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        tags.target_tags.single_output = True
+        return tags
+
+
+def _print_progress(info):
+    import sys
+
+    print(f"epoch {info['epoch']:>6}  objective {info['objective']:.10g}  "
+          f"lr {info['lr']:.4g}  {info['elapsed']:.2f}s", file=sys.stderr)

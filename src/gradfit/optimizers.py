@@ -1,0 +1,106 @@
+"""Update rules as pure functions (optax / jax.example_libraries style).
+
+An optimizer is a small record of functions over an immutable state:
+
+    state            = init(P)
+    direction, state = update(g, state)          g: gradient at the current point P
+    P_next, state    = after_step(x, P, state)   x = prox(P - lr * direction, lr)
+    x_reported       = position(P, state)
+
+The engine does ``x = prox(P - lr * d, lr)`` in one line; ``after_step`` is the identity
+except for Nesterov's extrapolation.  Each rule reads like its paper.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, NamedTuple
+
+import numpy as np
+
+__all__ = ["Optimizer", "gd", "momentum", "nesterov", "adam", "OPTIMIZERS"]
+
+
+class Optimizer(NamedTuple):
+    name: str
+    init: Callable
+    update: Callable
+    after_step: Callable = lambda x, P, state: (x, state)
+    position: Callable = lambda P, state: P
+
+
+def gd() -> Optimizer:
+    """Plain (proximal) gradient descent: d = g."""
+    return Optimizer("gd", init=lambda P: (), update=lambda g, state: (g, state))
+
+
+class MomentumState(NamedTuple):
+    v: np.ndarray
+
+
+def momentum(beta: float = 0.9) -> Optimizer:
+    """Heavy ball (Polyak 1964):  v <- beta v + g;  d = v."""
+
+    def update(g, state):
+        v = beta * state.v + g
+        return v, MomentumState(v)
+
+    return Optimizer("momentum", lambda P: MomentumState(np.zeros_like(P)), update)
+
+
+class NesterovState(NamedTuple):
+    x: np.ndarray  # the last proximal-gradient point (what is reported)
+    t: float
+
+
+def nesterov(beta: float | None = None) -> Optimizer:
+    """Nesterov's accelerated gradient; with a prox this is FISTA (Beck & Teboulle 2009).
+
+    The gradient is taken at the extrapolated point P; after the step
+        x_k = prox(P_k - lr g(P_k)),
+        P_{k+1} = x_k + beta_k (x_k - x_{k-1}).
+    beta=None uses FISTA's sequence t_{k+1} = (1 + sqrt(1 + 4 t_k^2)) / 2,
+    beta_k = (t_k - 1)/t_{k+1}, with the gradient restart of O'Donoghue & Candes (2015):
+    when (P_k - x_k) . (x_k - x_{k-1}) > 0 the momentum is reset.  A number gives a constant
+    beta (for noisy mini-batch gradients, where the growing FISTA momentum is unstable).
+    """
+
+    def after_step(x, P, state):
+        if beta is not None:
+            return x + beta * (x - state.x), NesterovState(x, state.t)
+        if float(((P - x) * (x - state.x)).sum()) > 0.0:  # adaptive restart
+            return x, NesterovState(x, 1.0)
+        t_next = 0.5 * (1.0 + np.sqrt(1.0 + 4.0 * state.t * state.t))
+        return x + ((state.t - 1.0) / t_next) * (x - state.x), NesterovState(x, t_next)
+
+    return Optimizer(
+        "nesterov",
+        init=lambda P: NesterovState(P.copy(), 1.0),
+        update=lambda g, state: (g, state),
+        after_step=after_step,
+        position=lambda P, state: state.x,
+    )
+
+
+class AdamState(NamedTuple):
+    m: np.ndarray
+    v: np.ndarray
+    t: int
+
+
+def adam(b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8) -> Optimizer:
+    """Adam (Kingma & Ba 2015):
+        m <- b1 m + (1-b1) g;   v <- b2 v + (1-b2) g^2;
+        d = m_hat / (sqrt(v_hat) + eps),  m_hat = m/(1-b1^t), v_hat = v/(1-b2^t).
+    """
+
+    def update(g, state):
+        t = state.t + 1
+        m = b1 * state.m + (1.0 - b1) * g
+        v = b2 * state.v + (1.0 - b2) * g * g
+        d = (m / (1.0 - b1**t)) / (np.sqrt(v / (1.0 - b2**t)) + eps)
+        return d, AdamState(m, v, t)
+
+    return Optimizer("adam", lambda P: AdamState(np.zeros_like(P), np.zeros_like(P), 0), update)
+
+
+OPTIMIZERS = {"gd": gd, "momentum": momentum, "nesterov": nesterov, "adam": adam}

@@ -1,0 +1,112 @@
+"""Input checks with messages that say what is wrong, where, and what to do."""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from gradfit.exceptions import InputError
+
+__all__ = ["check_finite", "check_sample_weight", "as_float_array", "check_param"]
+
+
+def _column_label(j, feature_names):
+    if feature_names is not None and j < len(feature_names):
+        return f"column {j} ({feature_names[j]!r})"
+    return f"column {j}"
+
+
+def check_finite(A, name, feature_names=None):
+    """Raise InputError naming the first NaN/inf: count, row, column and value."""
+    if A.size == 0:
+        return
+    with np.errstate(all="ignore"):
+        ok = (np.isfinite(A.sum()) or np.isfinite(A).all()) if A.dtype.kind == "f" else True
+    if ok:
+        return
+    bad = ~np.isfinite(A)
+    count = int(bad.sum())
+    first = np.argwhere(bad)[0]
+    where = f"row {first[0]}"
+    if A.ndim == 2:
+        where += ", " + (_column_label(first[1], feature_names) if name == "X"
+                         else f"output {first[1]}")
+    raise InputError(
+        f"{name} contains NaN or inf: {count} value(s), the first at {where} = "
+        f"{A[tuple(first)]!r}; drop or impute them (e.g. sklearn.impute.SimpleImputer) before fitting"
+    )
+
+
+def check_sample_weight(sample_weight, n):
+    """Validated float64 weights (n,), or None for unit weights."""
+    if sample_weight is None:
+        return None
+    if isinstance(sample_weight, numbers.Number):
+        sample_weight = np.full(n, float(sample_weight))
+    sw = np.asarray(sample_weight, dtype=float)
+    if sw.ndim != 1 or sw.shape[0] != n:
+        raise InputError(f"sample_weight must have shape ({n},) to match X, got {sw.shape}")
+    check_finite(sw, "sample_weight")
+    if (sw < 0).any():
+        i = int(np.argmax(sw < 0))
+        raise InputError(f"sample_weight must be >= 0; row {i} has {sw[i]!r}")
+    if not (sw > 0).any():
+        raise InputError("sample_weight is zero for every row: at least one row needs a "
+                         "positive weight")
+    return sw
+
+
+def as_float_array(X, name="X"):
+    """X as a float32/float64 ndarray without copying when it already is one."""
+    A = np.asarray(X)
+    if A.dtype.kind == "c":
+        raise InputError(f"Complex data not supported: {name} is complex")
+    if A.dtype not in (np.float64, np.float32):
+        try:
+            A = A.astype(np.float64)
+        except (TypeError, ValueError) as exc:
+            raise InputError(f"{name} must be numeric: {exc}") from None
+    return A
+
+
+def check_param(name, value, *, choices=None, positive=False, nonneg=False, integer=False,
+                unit=False, allow_none=False):
+    """Validate one constructor parameter; returns it."""
+    if value is None and allow_none:
+        return value
+    if choices is not None:
+        if value not in choices:
+            raise ValueError(f"{name}={value!r} is not valid; use one of {list(choices)}")
+        return value
+    if integer and (isinstance(value, bool) or not isinstance(value, numbers.Integral)):
+        raise ValueError(f"{name} must be an integer, got {value!r}")
+    if not isinstance(value, numbers.Real) or isinstance(value, bool) or not np.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
+    if positive and value <= 0:
+        raise ValueError(f"{name} must be > 0, got {value!r}")
+    if nonneg and value < 0:
+        raise ValueError(f"{name} must be >= 0, got {value!r}")
+    if unit and not 0 < value < 1:
+        raise ValueError(f"{name} must be strictly between 0 and 1, got {value!r}")
+    return value
+
+
+def describe_non_numeric(X):
+    """For a DataFrame with non-numeric columns, raise InputError naming the column, the first
+    bad row and its value (scikit-learn's own message names none of them)."""
+    dtypes = getattr(X, "dtypes", None)
+    if dtypes is None or not hasattr(X, "columns"):
+        return
+    import pandas as pd
+
+    for name in X.columns:
+        col = X[name]
+        if pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col):
+            continue
+        conv = pd.to_numeric(col, errors="coerce")
+        bad = conv.isna() & col.notna()
+        if bad.any():
+            i = int(np.argmax(bad.to_numpy()))
+            raise InputError(f"column {name!r} is not numeric: row {i} holds {col.iloc[i]!r}; "
+                             "encode it (e.g. sklearn.preprocessing.OneHotEncoder) or drop it")
