@@ -50,7 +50,7 @@ class FitParams:
     early_stopping: bool = False
     validation_fraction: float = 0.1
     n_iter_no_change: int = 5
-    average: bool = False
+    average: bool | None = None
     random_state: object = None
 
     def validate(self) -> FitParams:
@@ -72,7 +72,9 @@ class FitParams:
         check_param("epsilon", self.epsilon, positive=True)
         check_param("validation_fraction", self.validation_fraction, unit=True)
         check_param("n_iter_no_change", self.n_iter_no_change, positive=True, integer=True)
-        for flag in ("fit_intercept", "standardize", "early_stopping", "average"):
+        if self.average is not None and not isinstance(self.average, (bool, np.bool_)):
+            raise ValueError(f"average must be None, True or False, got {self.average!r}")
+        for flag in ("fit_intercept", "standardize", "early_stopping"):
             if not isinstance(getattr(self, flag), (bool, np.bool_)):
                 raise ValueError(f"{flag} must be True or False, got {getattr(self, flag)!r}")
         pen = make_penalty(self.penalty, self.alpha, self.l1_ratio)
@@ -154,6 +156,8 @@ def _resolve_rate(p: FitParams, obj: Objective, y, sw):
             lr0 = 0.05 * max(spread, 1e-12)
         elif minibatch:
             lr0 = 1.0 / obj.batch_lipschitz(p.batch_size)
+            if p.solver in ("momentum", "nesterov"):  # momentum multiplies the step, and
+                lr0 *= 1.0 - p.momentum  # the gradient noise, by 1 / (1 - beta)
         else:
             lr0 = 1.0 / obj.lipschitz()
     else:
@@ -249,7 +253,8 @@ def fit(X, y, sample_weight=None, *, callback=None, coef_init=None, intercept_in
             lr0, schedule = _resolve_rate(p, obj, y, sw)
             cfg = LoopConfig(optimizer=_make_optimizer(p, minibatch), schedule=schedule,
                              max_iter=p.max_iter, tol=tol, n_iter_no_change=p.n_iter_no_change,
-                             average=p.average, backtracking=p.learning_rate == "backtracking",
+                             average=minibatch if p.average is None else p.average,
+                             backtracking=p.learning_rate == "backtracking",
                              validation=validation, callback=callback)
             out = train(obj, ArraySource(X, y, sw, p.batch_size), P0, cfg, rng)
     coef, icpt = obj.to_original(out.P)

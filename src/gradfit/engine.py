@@ -7,7 +7,7 @@ stochastic; with any schedule, averaging, line search and early stopping — run
         for each batch of the source:
             g = dF/dP on the batch
             d, state = update(g, state)
-            x = prox(P - lr d, lr)
+            x = prox(P - lr d, lr / metric(state))
             P, state = after_step(x, P, state)
         evaluate F on the whole data; record history; check divergence and stopping
 
@@ -147,18 +147,20 @@ def train(obj: Objective, source: ArraySource, P0, cfg: LoopConfig, rng) -> Loop
                         f, g = obj.value_grad(P)
                 else:
                     d, state = opt.update(g, state)
-                    x = obj.prox(P - lr * d, lr)
+                    x = obj.prox(P - lr * d, lr / opt.metric(state))
                     P, state = opt.after_step(x, P, state)
                     f, g = obj.value_grad(P)
                 if cfg.average:
                     n_avg += 1
                     avg += (opt.position(P, state) - avg) / n_avg
             else:
+                if cfg.average and epoch == 2:  # average from the second epoch on:
+                    n_avg = 0  # the first one only travels from the starting point
                 for j, (Xb, yb, sb) in enumerate(source.epoch(rng)):
                     lr = cfg.schedule(epoch - 1.0 + j / nb)
                     gb = obj.batch_grad(P, Xb, yb, sb)
                     d, state = opt.update(gb, state)
-                    x = obj.prox(P - lr * d, lr)
+                    x = obj.prox(P - lr * d, lr / opt.metric(state))
                     P, state = opt.after_step(x, P, state)
                     if cfg.average:
                         n_avg += 1

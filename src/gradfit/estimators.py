@@ -60,8 +60,10 @@ class GDRegressor(RegressorMixin, BaseEstimator):
     early_stopping, validation_fraction, n_iter_no_change
         Hold out a fraction of rows and stop when their loss stops improving (the best
         parameters are kept).
-    average : bool, default False
-        Polyak-Ruppert averaging of the iterates.
+    average : bool or None, default None
+        Polyak-Ruppert averaging of the iterates (from the second epoch on).  None: on for
+        mini-batches, where it removes the noise floor of a constant-ish step, off for full
+        batches.
     warm_start : bool, default False
         Start from the previous fit's coefficients.
     random_state : int, RandomState or None
@@ -81,7 +83,7 @@ class GDRegressor(RegressorMixin, BaseEstimator):
                  momentum=0.9, max_iter=1000, tol="auto", loss="squared", epsilon=1.35,
                  penalty=None, alpha=0.0, l1_ratio=0.15, fit_intercept=True, standardize=True,
                  early_stopping=False, validation_fraction=0.1, n_iter_no_change=5,
-                 average=False, warm_start=False, random_state=None, verbose=0):
+                 average=None, warm_start=False, random_state=None, verbose=0):
         self.solver = solver
         self.learning_rate = learning_rate
         self.schedule = schedule

@@ -159,6 +159,8 @@ class Objective:
         if self.penalty.is_zero:
             return P
         out = P.copy()
+        if np.ndim(step):  # a per-coordinate step (Adam's metric): the coefficient rows
+            step = step[: self.d]
         out[: self.d] = self.penalty.prox(P[: self.d], step, self.c)
         return out
 

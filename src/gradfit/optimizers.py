@@ -7,8 +7,13 @@ An optimizer is a small record of functions over an immutable state:
     P_next, state    = after_step(x, P, state)   x = prox(P - lr * direction, lr)
     x_reported       = position(P, state)
 
-The engine does ``x = prox(P - lr * d, lr)`` in one line; ``after_step`` is the identity
-except for Nesterov's extrapolation.  Each rule reads like its paper.
+The engine does ``x = prox(P - lr * d, lr / metric(state))`` in one line; ``after_step`` is
+the identity except for Nesterov's extrapolation.  ``metric`` is the scaling D that turns the
+direction back into a gradient at a fixed point (d = g / D there): the prox must use the
+same step, lr / D, or the iteration would settle on the optimum of a different penalty
+weight.  It is 1 for gd and Nesterov, 1 - beta for heavy ball (v = g / (1 - beta) at rest),
+and sqrt(v_hat) + eps for Adam (the proximal Adam of the literature).  Each rule reads like
+its paper.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ class Optimizer(NamedTuple):
     update: Callable
     after_step: Callable = lambda x, P, state: (x, state)
     position: Callable = lambda P, state: P
+    metric: Callable = lambda state: 1.0
 
 
 def gd() -> Optimizer:
@@ -44,7 +50,8 @@ def momentum(beta: float = 0.9) -> Optimizer:
         v = beta * state.v + g
         return v, MomentumState(v)
 
-    return Optimizer("momentum", lambda P: MomentumState(np.zeros_like(P)), update)
+    return Optimizer("momentum", lambda P: MomentumState(np.zeros_like(P)), update,
+                     metric=lambda state: 1.0 - beta)
 
 
 class NesterovState(NamedTuple):
@@ -100,7 +107,11 @@ def adam(b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8) -> Optimizer:
         d = (m / (1.0 - b1**t)) / (np.sqrt(v / (1.0 - b2**t)) + eps)
         return d, AdamState(m, v, t)
 
-    return Optimizer("adam", lambda P: AdamState(np.zeros_like(P), np.zeros_like(P), 0), update)
+    def metric(state):
+        return np.sqrt(state.v / (1.0 - b2 ** max(state.t, 1))) + eps
+
+    return Optimizer("adam", lambda P: AdamState(np.zeros_like(P), np.zeros_like(P), 0), update,
+                     metric=metric)
 
 
 OPTIMIZERS = {"gd": gd, "momentum": momentum, "nesterov": nesterov, "adam": adam}
