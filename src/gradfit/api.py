@@ -20,7 +20,8 @@ from gradfit.penalties import make_penalty
 from gradfit.result import FitResult, History
 from gradfit.schedules import SCHEDULES, make_schedule
 from gradfit.second_order import conjugate_gradient, lbfgs
-from gradfit.sources import ArraySource
+from gradfit.backends import InMemory
+from gradfit.sources import BatchSource
 from gradfit.validation import as_float_array, check_finite, check_param, check_sample_weight
 
 __all__ = ["FitParams", "fit", "SOLVERS"]
@@ -205,7 +206,7 @@ def _exact_result(p: FitParams, X, y, sw, single) -> FitResult:
                                    alpha=pen.l2)
     coef = np.asarray(coef, float).reshape(X.shape[1], y.shape[1])
     icpt = np.asarray(icpt, float).reshape(y.shape[1])
-    obj = Objective(X, y, sw, loss="squared", epsilon=1.0, penalty=pen,
+    obj = Objective(InMemory(X, y, sw), loss="squared", epsilon=1.0, penalty=pen,
                     fit_intercept=p.fit_intercept, standardize=False)
     f = obj.value(obj.from_original(coef, icpt))
     hist = History(4)
@@ -237,7 +238,7 @@ def fit(X, y, sample_weight=None, *, callback=None, coef_init=None, intercept_in
     if p.early_stopping:
         (X, y, sw), validation = _split_validation(X, y, sw, p.validation_fraction, rng)
     pen = make_penalty(p.penalty, p.alpha, p.l1_ratio)
-    obj = Objective(X, y, sw, loss=p.loss, epsilon=p.epsilon, penalty=pen,
+    obj = Objective(InMemory(X, y, sw), loss=p.loss, epsilon=p.epsilon, penalty=pen,
                     fit_intercept=p.fit_intercept, standardize=p.standardize,
                     kernel=_kernel_for(X))
     P0 = _initial_point(obj, y, sw, coef_init, intercept_init, p.standardize)
@@ -256,7 +257,7 @@ def fit(X, y, sample_weight=None, *, callback=None, coef_init=None, intercept_in
                              average=minibatch if p.average is None else p.average,
                              backtracking=p.learning_rate == "backtracking",
                              validation=validation, callback=callback)
-            out = train(obj, ArraySource(X, y, sw, p.batch_size), P0, cfg, rng)
+            out = train(obj, BatchSource(obj.data, p.batch_size), P0, cfg, rng)
     coef, icpt = obj.to_original(out.P)
     info = dict(out.info, standardized=p.standardize)
     res = FitResult(coef, icpt, out.n_iter, out.converged, out.stop_reason, out.objective,

@@ -37,7 +37,7 @@ from gradfit.exceptions import DivergenceError
 from gradfit.objective import Objective
 from gradfit.optimizers import Optimizer
 from gradfit.result import History
-from gradfit.sources import ArraySource
+from gradfit.sources import BatchSource
 
 __all__ = ["LoopConfig", "LoopOutcome", "train"]
 
@@ -109,7 +109,7 @@ def _armijo_step(obj: Objective, P, f, g, lr):
     return P, lr, f, g, trials
 
 
-def train(obj: Objective, source: ArraySource, P0, cfg: LoopConfig, rng) -> LoopOutcome:
+def train(obj: Objective, source: BatchSource, P0, cfg: LoopConfig, rng) -> LoopOutcome:
     """Run the loop from P0.  See the module docstring."""
     opt = cfg.optimizer
     state = opt.init(P0)

@@ -29,27 +29,41 @@ from gradfit.penalties import Penalty
 __all__ = ["Objective", "column_moments"]
 
 
-def column_moments(X, sw=None, center=True):
-    """Weighted column means and standard deviations in two blockwise passes.
+def column_moments(data, center=True):
+    """Weighted column means and standard deviations in two passes over a backend.
 
     mu_j = sum_i s_i x_ij / S  (0 when ``center`` is False);
     sigma_j = sqrt(sum_i s_i (x_ij - mu_j)^2 / S).
     """
-    n, d = X.shape
-    S = float(n if sw is None else sw.sum())
-    mu = np.zeros(d)
+    mu = np.zeros(data.d)
     if center:
-        for start in range(0, n, kernels.BLOCK_ROWS):
-            Xb = X[start:start + kernels.BLOCK_ROWS]
-            s = None if sw is None else sw[start:start + kernels.BLOCK_ROWS]
-            mu += Xb.sum(axis=0) if s is None else s @ Xb
-        mu /= S
-    ss = np.zeros(d)
-    for start in range(0, n, kernels.BLOCK_ROWS):
-        Zb = X[start:start + kernels.BLOCK_ROWS] - mu
+        mu = data.map_reduce(lambda X, y, sw: (_weighted_colsum(X, sw, None),))[0] / data.S
+    ss = data.map_reduce(lambda X, y, sw: (_weighted_colsum(X, sw, mu),))[0]
+    return mu, np.sqrt(ss / data.S)
+
+
+def _weighted_colsum(X, sw, mu):
+    """sum_i s_i x_i (mu None) or sum_i s_i (x_i - mu)^2, in cache-sized row blocks."""
+    out = np.zeros(X.shape[1])
+    for start in range(0, X.shape[0], kernels.BLOCK_ROWS):
+        B = X[start:start + kernels.BLOCK_ROWS]
+        if mu is not None:
+            B = B - mu
+            B = B * B
         s = None if sw is None else sw[start:start + kernels.BLOCK_ROWS]
-        ss += (Zb * Zb).sum(axis=0) if s is None else s @ (Zb * Zb)
-    return mu, np.sqrt(ss / S)
+        out += B.sum(axis=0) if s is None else s @ B
+    return out
+
+
+def _max_row_norm2(X, sw, mu, sigma, ones):
+    worst = 0.0
+    for start in range(0, X.shape[0], kernels.BLOCK_ROWS):
+        Zb = (X[start:start + kernels.BLOCK_ROWS] - mu) / sigma
+        q = (Zb * Zb).sum(axis=1) + ones
+        if sw is not None:
+            q = q * sw[start:start + kernels.BLOCK_ROWS]
+        worst = max(worst, float(q.max()) if q.size else 0.0)
+    return (np.array(worst),)
 
 
 class Objective:
@@ -57,9 +71,7 @@ class Objective:
 
     Parameters
     ----------
-    X : ndarray (n, d), float64 or float32 (used in place, never copied)
-    y : ndarray (n, k)
-    sw : ndarray (n,) or None
+    data : a backend (``gradfit.backends``): in-memory arrays, files or a Dask cluster
     loss : str
     epsilon : float
     penalty : Penalty
@@ -67,17 +79,17 @@ class Objective:
     kernel : callable with the contract of ``kernels.value_grad``
     """
 
-    def __init__(self, X, y, sw, *, loss, epsilon, penalty: Penalty, fit_intercept, standardize,
+    def __init__(self, data, *, loss, epsilon, penalty: Penalty, fit_intercept, standardize,
                  kernel=None, moments=None):
-        self.X, self.y, self.sw = X, y, sw
+        self.data = data
         self.loss, self.epsilon, self.penalty = loss, float(epsilon), penalty
         self.fit_intercept = bool(fit_intercept)
         self.kernel = kernel or kernels.value_grad
-        n, d = X.shape
-        self.n, self.d, self.k = n, d, y.shape[1]
-        self.S = float(n if sw is None else sw.sum())
+        n, d = data.n, data.d
+        self.n, self.d, self.k = n, d, data.k
+        self.S = data.S
         if standardize:
-            mu, sigma = moments if moments is not None else column_moments(X, sw, fit_intercept)
+            mu, sigma = moments if moments is not None else column_moments(data, fit_intercept)
             flat = sigma <= 1e-13 * np.maximum(np.abs(mu), 1e-300)  # constant columns
             sigma = np.where(flat | (sigma == 0), 1.0, sigma)
         else:
@@ -115,12 +127,18 @@ class Objective:
         return np.zeros((self.p, self.k))
 
     # ------------------------------------------------------------------ passes
-    def raw_pass(self, P, X, y, sw, loss=None):
-        """(loss_sum, gradient sums in solver coordinates (p, k)) over the rows given."""
+    def raw_pass(self, P, X=None, y=None, sw=None, loss=None, zero_y=False):
+        """(loss_sum, gradient sums in solver coordinates (p, k)) over the rows given, or
+        over the whole backend when X is None (y = 0 with ``zero_y``)."""
         wt, bt = self.split(P)
         v = wt / self.sigma[:, None]
         loss = loss or self.loss
-        loss_sum, gz, gb = self.kernel(X, y, sw, self.mu, v, bt, loss, self.epsilon)
+        mu, eps, kern = self.mu, self.epsilon, self.kernel
+        if X is None:
+            loss_sum, gz, gb = self.data.map_reduce(
+                lambda Xb, yb, sb: kern(Xb, None if zero_y else yb, sb, mu, v, bt, loss, eps))
+        else:
+            loss_sum, gz, gb = kern(X, y, sw, mu, v, bt, loss, eps)
         g = gz / self.sigma[:, None]
         if self.fit_intercept:
             g = np.vstack([g, gb[None, :]])
@@ -128,7 +146,7 @@ class Objective:
 
     def data_value_grad(self, P):
         """Data term and its gradient over all rows: (F_data, dF_data/dP)."""
-        loss_sum, g = self.raw_pass(P, self.X, self.y, self.sw)
+        loss_sum, g = self.raw_pass(P)
         return float(loss_sum.sum()) / self.S, g / self.S
 
     def value_grad(self, P):
@@ -180,7 +198,7 @@ class Objective:
     # ------------------------------------------------------------------ curvature
     def _gram_apply(self, u):
         """M u with M = Z' S Z / S (u of shape (p, 1)), via one kernel pass with y = 0."""
-        _, g = self.raw_pass(u, self.X, None, self.sw, loss="squared")
+        _, g = self.raw_pass(u, loss="squared", zero_y=True)
         return g / (2.0 * self.S)
 
     def lipschitz(self, n_iter: int = 30, rtol: float = 1e-3) -> float:
@@ -210,15 +228,10 @@ class Objective:
 
     def max_row_lipschitz(self) -> float:
         """max_i 2 s_i ||z_i||^2 / mean(s): the smoothness of the worst single-row loss."""
-        worst = 0.0
-        mean_s = self.S / self.n
-        for start in range(0, self.n, kernels.BLOCK_ROWS):
-            Zb = (self.X[start:start + kernels.BLOCK_ROWS] - self.mu) / self.sigma
-            q = (Zb * Zb).sum(axis=1) + (1.0 if self.fit_intercept else 0.0)
-            if self.sw is not None:
-                q = q * self.sw[start:start + kernels.BLOCK_ROWS]
-            worst = max(worst, float(q.max()))
-        return 2.0 * worst / mean_s
+        mu, sigma, ones = self.mu, self.sigma, 1.0 if self.fit_intercept else 0.0
+        (worst,) = self.data.map_reduce(lambda X, y, sw: _max_row_norm2(X, sw, mu, sigma, ones),
+                                        combine=lambda a, b: (np.maximum(a[0], b[0]),))
+        return 2.0 * float(worst) / (self.S / self.n)
 
     def batch_lipschitz(self, batch_size: int) -> float:
         """Expected smoothness of a mini-batch loss (Gower et al. 2019, sampling without

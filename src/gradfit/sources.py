@@ -4,19 +4,19 @@ a source yields the batches of one epoch, and the one training loop consumes the
 
 from __future__ import annotations
 
-import numpy as np
+import numpy as np  # noqa: F401  (type of rng)
 
-__all__ = ["ArraySource"]
+__all__ = ["BatchSource"]
 
 
-class ArraySource:
-    """In-memory (X, y, s).  batch_size None: one batch, the whole data, in order.
-    An integer: shuffled mini-batches of that size (the last one smaller), reshuffled
-    every epoch with the fit's random generator."""
+class BatchSource:
+    """Batches of a backend.  batch_size None: one batch, the whole data (the loop then
+    uses full passes).  An integer: shuffled mini-batches of that size (the last one
+    smaller), reshuffled every epoch with the fit's random generator by the backend."""
 
-    def __init__(self, X, y, sw, batch_size=None):
-        self.X, self.y, self.sw = X, y, sw
-        self.n = X.shape[0]
+    def __init__(self, data, batch_size=None):
+        self.data = data
+        self.n = data.n
         self.batch_size = None if batch_size is None else min(int(batch_size), self.n)
 
     @property
@@ -28,10 +28,5 @@ class ArraySource:
         return 1 if self.full_batch else -(-self.n // self.batch_size)
 
     def epoch(self, rng: np.random.Generator):
-        if self.full_batch:
-            yield self.X, self.y, self.sw
-            return
-        order = rng.permutation(self.n)
-        for start in range(0, self.n, self.batch_size):
-            idx = np.sort(order[start:start + self.batch_size])
-            yield self.X[idx], self.y[idx], None if self.sw is None else self.sw[idx]
+        """The mini-batches of one epoch (full-batch epochs are passes, not batches)."""
+        return self.data.minibatches(self.batch_size, rng)
