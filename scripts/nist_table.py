@@ -16,9 +16,8 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
-from conftest import NIST_NAMES, digits, nist_xy  # noqa: E402
-
 import gradfit  # noqa: E402
+from conftest import NIST_NAMES, digits, nist_xy  # noqa: E402
 
 SOLVERS = ["exact", "cg", "lbfgs", "nesterov", "momentum", "gd", "adam"]
 

@@ -28,8 +28,9 @@ def test_objective_gradient_matches_finite_differences(loss, standardize, fit_in
     X = rng.normal(size=(40, 3)) * [1, 10, 0.1] + [5, -2, 0]
     y = (X @ [1.0, -0.5, 3.0] + rng.standard_t(2, size=40))[:, None]
     sw = rng.uniform(0.5, 2, 40)
-    obj = Objective(InMemory(X, y, sw), loss=loss, epsilon=1.0, penalty=make_penalty(penalty, 0.3, 0.0),
-                    fit_intercept=fit_intercept, standardize=standardize)
+    obj = Objective(InMemory(X, y, sw), loss=loss, epsilon=1.0,
+                    penalty=make_penalty(penalty, 0.3, 0.0), fit_intercept=fit_intercept,
+                    standardize=standardize)
     P = rng.normal(size=(obj.p, 1))
     _, g = obj.value_grad(P)
     g = g + obj.smooth_penalty_grad(P)
@@ -71,8 +72,8 @@ def test_lipschitz_is_the_largest_curvature():
     rng = np.random.default_rng(0)
     X = rng.normal(size=(200, 4)) @ rng.normal(size=(4, 4))
     y = rng.normal(size=(200, 1))
-    obj = Objective(InMemory(X, y, None), loss="squared", epsilon=1.0, penalty=make_penalty(None, 0, 0),
-                    fit_intercept=True, standardize=True)
+    obj = Objective(InMemory(X, y, None), loss="squared", epsilon=1.0,
+                    penalty=make_penalty(None, 0, 0), fit_intercept=True, standardize=True)
     Z = np.column_stack([(X - obj.mu) / obj.sigma, np.ones(200)])
     exact = 2 * np.linalg.eigvalsh(Z.T @ Z / 200).max()
     assert obj.lipschitz() == pytest.approx(exact, rel=2e-3)

@@ -10,9 +10,8 @@ from hypothesis import strategies as st
 from sklearn.linear_model import ElasticNet, HuberRegressor, Lasso, Ridge
 
 import gradfit
-from gradfit.api import SOLVERS
-
 from conftest import digits, nist_xy
+from gradfit.api import SOLVERS
 
 FULL_BATCH = [(s, {}) for s in SOLVERS] + [("gd", {"learning_rate": "backtracking"}),
                                            ("nesterov", {"learning_rate": "backtracking"})]

@@ -12,6 +12,7 @@ import numpy as np
 from sklearn.utils import check_random_state
 
 from gradfit import optimizers
+from gradfit.backends import InMemory
 from gradfit.engine import LoopConfig, train
 from gradfit.exceptions import ConvergenceWarning, InputError
 from gradfit.losses import LOSSES
@@ -20,7 +21,6 @@ from gradfit.penalties import make_penalty
 from gradfit.result import FitResult, History
 from gradfit.schedules import SCHEDULES, make_schedule
 from gradfit.second_order import conjugate_gradient, lbfgs
-from gradfit.backends import InMemory
 from gradfit.sources import BatchSource
 from gradfit.validation import as_float_array, check_finite, check_param, check_sample_weight
 
@@ -181,8 +181,8 @@ def _split_validation(X, y, sw, fraction, rng):
         raise InputError(f"early_stopping needs at least 2 rows; got {n}")
     order = rng.permutation(n)
     val, tr = np.sort(order[:n_val]), np.sort(order[n_val:])
-    pick = (lambda a, i: None if a is None else a[i])
-    return (X[tr], y[tr], pick(sw, tr)), (X[val], y[val], pick(sw, val))
+    s_tr, s_val = (None, None) if sw is None else (sw[tr], sw[val])
+    return (X[tr], y[tr], s_tr), (X[val], y[val], s_val)
 
 
 TOL_GRADIENT = 1e-12  # full batch: relative (proximal) gradient norm, cg/lbfgs likewise

@@ -22,14 +22,16 @@ Stopping (``tol``):
 Divergence: a non-finite objective or parameters, or F above 1e6 times its starting value,
 stops at once with a DivergenceError naming the rate and the largest stable one (2 / L).
 The loop never prints and never reads files; ``callback(info)`` sees each epoch and can stop
-the fit by returning False.
+the fit by returning False.  ``on_epoch_end(state)`` sees the loop's whole state after each
+epoch (a checkpoint, see ``gradfit.checkpoint``), and ``resume_state`` continues from such a
+state: the run then ends exactly where the uninterrupted run would have.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 
@@ -56,6 +58,10 @@ class LoopConfig:
     validation: tuple | None = None  # (X_val, y_val, s_val) for early stopping
     callback: Callable | None = None
     history_records: int = 1000
+    # checkpoint hook: called at the end of every epoch (once the stopping rules let the loop
+    # go on) with the loop's state, a dict of references (serialize it before returning)
+    on_epoch_end: Callable[[dict], None] | None = None
+    resume_state: dict | None = None  # such a state: the loop continues from it
 
 
 @dataclass
@@ -109,31 +115,51 @@ def _armijo_step(obj: Objective, P, f, g, lr):
     return P, lr, f, g, trials
 
 
+# the loop's carried state, as handed to LoopConfig.on_epoch_end (with "info", "rng_state" and
+# "elapsed") and taken back by LoopConfig.resume_state; "state" is the optimizer's state
+_CARRIED = ("P", "state", "f", "g", "f_start", "lr", "step_ref", "G0", "history", "avg",
+            "n_avg", "best_val", "best_P", "no_change", "best_f", "epoch")
+
+
 def train(obj: Objective, source: BatchSource, P0, cfg: LoopConfig, rng) -> LoopOutcome:
     """Run the loop from P0.  See the module docstring."""
     opt = cfg.optimizer
-    state = opt.init(P0)
-    P = P0.copy()
-    hist = History(cfg.history_records)
-    t0 = time.perf_counter()
-    f, g = obj.value_grad(P)
-    f_start = f
-    lr = cfg.schedule(0.0)
-    step_ref = lr  # step used for the gradient mapping's norm
-    G0 = _norm(obj.grad_mapping(P, g, step_ref))
-    coef, icpt = obj.to_original(P)
-    hist.append(0, f, G0, lr, 0.0, coef, icpt)
-    if _diverged(f, P, f_start if np.isfinite(f_start) else 1.0):
-        raise _divergence_error(obj, lr, 0)
-
     nb = source.batches_per_epoch
-    avg, n_avg = (P.copy(), 0) if cfg.average else (None, 0)
-    best_val, best_P, no_change = np.inf, None, 0
-    best_f = f
     converged, reason = False, None
-    info = {"line_search_trials": 0, "restarts": 0}
-    epoch = 0
-    for epoch in range(1, cfg.max_iter + 1):
+    if cfg.resume_state is None:
+        state = opt.init(P0)
+        P = P0.copy()
+        hist = History(cfg.history_records)
+        t0 = time.perf_counter()
+        f, g = obj.value_grad(P)
+        f_start = f
+        lr = cfg.schedule(0.0)
+        step_ref = lr  # step used for the gradient mapping's norm
+        G0 = _norm(obj.grad_mapping(P, g, step_ref))
+        coef, icpt = obj.to_original(P)
+        hist.append(0, f, G0, lr, 0.0, coef, icpt)
+        if _diverged(f, P, f_start if np.isfinite(f_start) else 1.0):
+            raise _divergence_error(obj, lr, 0)
+        avg, n_avg = (P.copy(), 0) if cfg.average else (None, 0)
+        best_val, best_P, no_change = np.inf, None, 0
+        best_f = f
+        info = {"line_search_trials": 0, "restarts": 0}
+        epoch = 0
+    else:  # continue from a state given by on_epoch_end (a checkpoint)
+        r = cfg.resume_state
+        P, state, f, g, f_start, lr, step_ref, G0 = (r[k] for k in _CARRIED[:8])
+        hist, avg, n_avg, best_val, best_P, no_change, best_f, epoch = (r[k] for k in _CARRIED[8:])
+        info = dict(r["info"])
+        rng.bit_generator.state = r["rng_state"]
+        t0 = time.perf_counter() - r["elapsed"]
+    start = epoch + 1
+    for epoch in range(start, cfg.max_iter + 1):
+        if cfg.on_epoch_end is not None and epoch > start:  # the state after epoch - 1
+            carried = (P, state, f, g, f_start, lr, step_ref, G0, hist, avg, n_avg, best_val,
+                       best_P, no_change, best_f, epoch - 1)
+            cfg.on_epoch_end(dict(zip(_CARRIED, carried), info=info,
+                                  elapsed=time.perf_counter() - t0,
+                                  rng_state=rng.bit_generator.state))
         with np.errstate(all="ignore"):
             if source.full_batch:
                 lr = cfg.schedule(epoch - 1.0)

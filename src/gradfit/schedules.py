@@ -14,7 +14,7 @@ power in (1/2, 1]; 0.51 is used).
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 __all__ = ["make_schedule", "SCHEDULES"]
 

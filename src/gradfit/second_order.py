@@ -51,7 +51,8 @@ def lbfgs(obj: Objective, P0, *, max_iter, tol, callback=None, history_records=1
     def cb(intermediate_result):
         epoch[0] += 1
         P = intermediate_result.x.reshape(shape)
-        gn = float(np.linalg.norm(last["g"])) if np.array_equal(last["theta"], intermediate_result.x) else np.nan
+        same = np.array_equal(last["theta"], intermediate_result.x)
+        gn = float(np.linalg.norm(last["g"])) if same else np.nan
         _record(hist, obj, epoch[0], intermediate_result.fun, gn, t0, P)
         if callback is not None and callback({"epoch": epoch[0], "max_iter": max_iter,
                                               "objective": float(intermediate_result.fun),

@@ -34,7 +34,8 @@ def check_finite(A, name, feature_names=None):
                          else f"output {first[1]}")
     raise InputError(
         f"{name} contains NaN or inf: {count} value(s), the first at {where} = "
-        f"{A[tuple(first)]!r}; drop or impute them (e.g. sklearn.impute.SimpleImputer) before fitting"
+        f"{float(A[tuple(first)])!r}; drop or impute them (e.g. sklearn.impute.SimpleImputer) "
+        "before fitting"
     )
 
 
@@ -50,7 +51,7 @@ def check_sample_weight(sample_weight, n):
     check_finite(sw, "sample_weight")
     if (sw < 0).any():
         i = int(np.argmax(sw < 0))
-        raise InputError(f"sample_weight must be >= 0; row {i} has {sw[i]!r}")
+        raise InputError(f"sample_weight must be >= 0; row {i} has {float(sw[i]):g}")
     if not (sw > 0).any():
         raise InputError("sample_weight is zero for every row: at least one row needs a "
                          "positive weight")
