@@ -61,3 +61,19 @@ def digits(estimate, certified):
     rel = np.where(certified == 0, err, err / np.where(certified == 0, 1, np.abs(certified)))
     with np.errstate(divide="ignore"):
         return np.minimum(np.where(rel == 0, 15.0, -np.log10(rel)), 15.0)
+
+
+def nist_xy_extended(name: str):
+    """(X, y, fit_intercept, beta) like ``nist_xy`` but read from the CSV text straight into
+    80-bit long double, powers taken in long double: the data as NIST prints them, to ~19
+    digits (float64 powers x**k of Filip already lose digits: exact arithmetic on them gives
+    only 7.6 certified digits)."""
+    _, _, fit_intercept, beta, _, entry = nist_xy(name)
+    arr = np.loadtxt(SHARED_DATA / "nist" / Path(entry["csv"]).name, delimiter=",",
+                     skiprows=1, ndmin=2, dtype=np.longdouble)
+    y, x = arr[:, 0], arr[:, 1:]
+    if entry["polynomial_degree"] is None:
+        return x, y, fit_intercept, beta
+    powers = [int(p["name"][1:]) for p in entry["parameters"]]
+    X = np.column_stack([x[:, 0] ** k for k in powers if k > 0 or not fit_intercept])
+    return X, y, fit_intercept, beta
