@@ -35,7 +35,8 @@ def test_auto_rate_objective_is_monotone(standardize, scale):
 
 def test_backtracking_objective_is_monotone():
     X, y = data(2)
-    res = gradfit.fit(X, y, learning_rate="backtracking", standardize=False, max_iter=2000)
+    res = gradfit.fit(X, y, solver="gd", learning_rate="backtracking", standardize=False,
+                      max_iter=2000)
     f = res.history.objective
     assert np.all(np.diff(f) <= 1e-12 * np.abs(f[1:]))
     assert res.info["line_search_trials"] > 0

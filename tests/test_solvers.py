@@ -10,7 +10,8 @@ from hypothesis import strategies as st
 from sklearn.linear_model import ElasticNet, HuberRegressor, Lasso, Ridge
 
 import gradfit
-from conftest import digits, nist_xy
+from conftest import NIST_NAMES, digits, nist_xy, nist_xy_extended
+from gradfit import GDRegressor
 from gradfit.api import SOLVERS
 
 FULL_BATCH = [(s, {}) for s in SOLVERS] + [("gd", {"learning_rate": "backtracking"}),
@@ -89,8 +90,10 @@ def test_random_problems_every_solver(seed, d, fit_intercept, weights, solver):
     X, y, sw = problem(seed, n=60, d=d, weights=weights)
     coef_ref, b_ref = lstsq(X, y, sw, fit_intercept)
     res = quiet_fit(X, y, sw, solver=solver, fit_intercept=fit_intercept, max_iter=50000)
-    np.testing.assert_allclose(res.coef, coef_ref, rtol=1e-6, atol=1e-8)
-    np.testing.assert_allclose(res.intercept, b_ref, rtol=1e-6, atol=1e-8)
+    # Adam's constant step leaves a small orbit around the optimum (its steps are ~lr in size)
+    rtol = 1e-4 if solver == "adam" else 1e-6
+    np.testing.assert_allclose(res.coef, coef_ref, rtol=rtol, atol=1e-8)
+    np.testing.assert_allclose(res.intercept, b_ref, rtol=rtol, atol=1e-8)
 
 
 def test_multi_output_squared_loss():
@@ -161,3 +164,15 @@ def test_nist_iterative_solvers_six_digits(name, solver):
     res = quiet_fit(X, y, solver=solver, fit_intercept=fit_intercept, max_iter=100000)
     est = np.r_[res.intercept, res.coef] if fit_intercept else res.coef
     assert digits(est, beta).min() >= 6.0, digits(est, beta)
+
+
+@pytest.mark.parametrize("name", NIST_NAMES)
+def test_nist_exact_nine_digits_through_the_estimator(name):
+    """solver="exact" reaches >= 9 certified digits on every NIST dataset, Filip and Wampler
+    included, given the data as NIST prints them (read into long double; see conftest)."""
+    if np.finfo(np.longdouble).eps >= np.finfo(np.float64).eps:
+        pytest.skip("long double is only 64-bit on this platform")
+    X, y, fit_intercept, beta = nist_xy_extended(name)
+    est = GDRegressor(solver="exact", fit_intercept=fit_intercept).fit(X, y)
+    got = np.r_[est.intercept_, est.coef_] if fit_intercept else est.coef_
+    assert digits(np.asarray(got, float), beta).min() >= 9.0

@@ -34,7 +34,7 @@ FIRST_ORDER = ("gd", "momentum", "nesterov", "adam")
 class FitParams:
     """Every fitting parameter, with the estimator's names and defaults."""
 
-    solver: str = "gd"
+    solver: str = "nesterov"
     learning_rate: float | str = "auto"
     schedule: str = "auto"
     batch_size: int | None = None
@@ -101,7 +101,7 @@ def _as_2d_target(y, n):
             y = y.astype(float)
         except (TypeError, ValueError):
             raise InputError("y must be numeric") from None
-    y = np.asarray(y, dtype=float)
+    y = np.asarray(y, dtype=np.longdouble if y.dtype == np.longdouble else float)
     if y.ndim == 1:
         y = y[:, None]
     if y.ndim != 2 or y.shape[0] != n:
@@ -230,8 +230,10 @@ def fit(X, y, sample_weight=None, *, callback=None, coef_init=None, intercept_in
         raise TypeError(f"unknown parameter(s) {sorted(unknown)}; see help(gradfit.GDRegressor)")
     p = FitParams(**params).validate()
     X, y, sw, single = prepare_data(X, y, sample_weight, feature_names)
-    if p.solver == "exact":
+    if p.solver == "exact":  # it uses long double input to the full (NIST's Filip needs it)
         return _finish(_exact_result(p, X, y, sw, single), single)
+    if X.dtype == np.longdouble:
+        X = X.astype(np.float64)
 
     rng = np.random.default_rng(check_random_state(p.random_state).randint(2**31 - 1))
     validation = None

@@ -13,7 +13,9 @@ stochastic; with any schedule, averaging, line search and early stopping — run
 
 Stopping (``tol``):
 - full batch: the norm of the (proximal) gradient mapping fell below tol times its value at
-  the start; or F stopped changing at machine precision for n_iter_no_change epochs;
+  the start; or, once below 1e-6 x its start, it has not reached a new minimum for the last
+  half of the run (at least 10 x n_iter_no_change epochs): the floating-point floor, where
+  rounding in the gradient itself stops progress;
 - mini-batch: F improved by less than tol * |F_best| for n_iter_no_change epochs (a noisy
   gradient's norm says little);
 - early_stopping: the loss on the held-out rows improved by less than tol * |best| for
@@ -118,7 +120,7 @@ def _armijo_step(obj: Objective, P, f, g, lr):
 # the loop's carried state, as handed to LoopConfig.on_epoch_end (with "info", "rng_state" and
 # "elapsed") and taken back by LoopConfig.resume_state; "state" is the optimizer's state
 _CARRIED = ("P", "state", "f", "g", "f_start", "lr", "step_ref", "G0", "history", "avg",
-            "n_avg", "best_val", "best_P", "no_change", "best_f", "epoch")
+            "n_avg", "best_val", "best_P", "no_change", "best_f", "best_G", "epoch")
 
 
 def train(obj: Objective, source: BatchSource, P0, cfg: LoopConfig, rng) -> LoopOutcome:
@@ -142,13 +144,14 @@ def train(obj: Objective, source: BatchSource, P0, cfg: LoopConfig, rng) -> Loop
             raise _divergence_error(obj, lr, 0)
         avg, n_avg = (P.copy(), 0) if cfg.average else (None, 0)
         best_val, best_P, no_change = np.inf, None, 0
-        best_f = f
+        best_f, best_G = f, G0
         info = {"line_search_trials": 0, "restarts": 0}
         epoch = 0
     else:  # continue from a state given by on_epoch_end (a checkpoint)
         r = cfg.resume_state
         P, state, f, g, f_start, lr, step_ref, G0 = (r[k] for k in _CARRIED[:8])
-        hist, avg, n_avg, best_val, best_P, no_change, best_f, epoch = (r[k] for k in _CARRIED[8:])
+        (hist, avg, n_avg, best_val, best_P, no_change, best_f, best_G,
+         epoch) = (r[k] for k in _CARRIED[8:])
         info = dict(r["info"])
         rng.bit_generator.state = r["rng_state"]
         t0 = time.perf_counter() - r["elapsed"]
@@ -156,7 +159,7 @@ def train(obj: Objective, source: BatchSource, P0, cfg: LoopConfig, rng) -> Loop
     for epoch in range(start, cfg.max_iter + 1):
         if cfg.on_epoch_end is not None and epoch > start:  # the state after epoch - 1
             carried = (P, state, f, g, f_start, lr, step_ref, G0, hist, avg, n_avg, best_val,
-                       best_P, no_change, best_f, epoch - 1)
+                       best_P, no_change, best_f, best_G, epoch - 1)
             cfg.on_epoch_end(dict(zip(_CARRIED, carried), info=info,
                                   elapsed=time.perf_counter() - t0,
                                   rng_state=rng.bit_generator.state))
@@ -228,12 +231,16 @@ def train(obj: Objective, source: BatchSource, P0, cfg: LoopConfig, rng) -> Loop
                 reason = (f"gradient norm {Gn:.3g} fell below tol={cfg.tol:g} x its initial "
                           f"value {G0:.3g}")
                 break
-            prev = hist.objective[-2] if len(hist) > 1 else np.inf
-            no_change = no_change + 1 if abs(prev - f) <= 8 * _EPS * abs(f) else 0
-            if no_change >= cfg.n_iter_no_change:
+            if Gn < best_G:
+                best_G, no_change = Gn, 0
+            else:
+                no_change += 1
+            window = max(10 * cfg.n_iter_no_change, epoch // 2)
+            if no_change >= window and best_G <= 1e-6 * G0:
                 converged = True
-                reason = (f"objective stopped changing at machine precision for "
-                          f"{cfg.n_iter_no_change} epochs")
+                reason = (f"gradient norm stopped decreasing for {no_change} epochs at "
+                          f"{best_G:.3g} ({best_G / G0:.2g} x initial): the floating-point "
+                          "floor of this problem")
                 break
         else:
             if f < best_f - cfg.tol * abs(best_f):

@@ -59,11 +59,11 @@ def check_sample_weight(sample_weight, n):
 
 
 def as_float_array(X, name="X"):
-    """X as a float32/float64 ndarray without copying when it already is one."""
+    """X as a float32/float64 (or long double) ndarray, not copied when it already is one."""
     A = np.asarray(X)
     if A.dtype.kind == "c":
         raise InputError(f"Complex data not supported: {name} is complex")
-    if A.dtype not in (np.float64, np.float32):
+    if A.dtype not in (np.float64, np.float32, np.longdouble):
         try:
             A = A.astype(np.float64)
         except (TypeError, ValueError) as exc:
