@@ -167,13 +167,15 @@ class GDRegressor(RegressorMixin, BaseEstimator):
                     "robust fit")
         return None
 
-    def summary(self, X=None, y=None, sample_weight=None, *, cov_type="nonrobust", alpha=0.05):
+    def summary(self, X=None, y=None, sample_weight=None, *, cov_type="nonrobust", alpha=0.05,
+                feature_names=None, target_name="y"):
         """A statsmodels-like summary (``print(model.summary())``; ``.coefficients`` and
         ``.model`` as data) computed at the fitted parameters.
 
         For small training sets (n x d <= 2e5) the sufficient statistics are kept from
         ``fit``; otherwise pass the training data again: ``summary(X, y, sample_weight)``.
-        cov_type: "nonrobust", "HC0", "HC1", "HC2" or "HC3"; alpha: 1 - interval level.
+        cov_type: "nonrobust", "HC0", "HC1", "HC2" or "HC3"; alpha: 1 - interval level;
+        feature_names / target_name label the table (default: the fitted column names).
         """
         from gradfit.inference import summary_from_stats
 
@@ -192,8 +194,9 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         else:
             raise ValueError("the training set was too large to keep its statistics: pass it "
                              "again, model.summary(X, y, sample_weight)")
-        names = [str(c) for c in getattr(self, "feature_names_in_", [])] or None
+        names = feature_names or [str(c) for c in getattr(self, "feature_names_in_", [])] or None
         return summary_from_stats(stats, cov_type=cov_type, alpha=alpha, feature_names=names,
+                                  target_name=target_name,
                                   penalized_reason=self._penalized_reason())
 
     def predict_interval(self, X, *, alpha=0.05, cov_type="nonrobust"):

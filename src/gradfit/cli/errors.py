@@ -1,0 +1,46 @@
+"""Which exceptions are the user's to fix, and the one line that tells them how."""
+
+from __future__ import annotations
+
+import contextlib
+
+from gradfit.exceptions import DivergenceError, InputError
+
+__all__ = ["UserError", "user_message", "options_checked_by_core"]
+
+
+class UserError(Exception):
+    """A problem with the command's input or options (exit status 2, no traceback)."""
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+def user_message(exc: BaseException) -> str | None:
+    """The one-line message for a user error, or None when ``exc`` is an internal error."""
+    from gradfit.cli.options import UsageError
+
+    if isinstance(exc, DivergenceError):
+        fix = "fix: rerun with --learning-rate auto"
+        if exc.safe_rate:
+            fix += f", or a fixed --learning-rate below {exc.safe_rate:.3g}"
+        return _one_line(f"{exc} ({fix})")
+    if isinstance(exc, (UsageError, InputError, UserError)):
+        return _one_line(str(exc))
+    return None
+
+
+@contextlib.contextmanager
+def options_checked_by_core():
+    """Turn the core's ValueErrors about bad option values into :class:`UserError`.
+
+    Used only around building and fitting an estimator, where a ValueError means the
+    options (or the data) were refused with a clear message.
+    """
+    try:
+        yield
+    except (InputError, DivergenceError):
+        raise
+    except ValueError as exc:
+        raise UserError(str(exc) or type(exc).__name__) from exc

@@ -1,0 +1,532 @@
+"""Read a data table (CSV, Parquet, or CSV on stdin) into a float64 design matrix.
+
+Every problem with the data is raised as :class:`gradfit.exceptions.InputError` with a
+one-line message that names the file, the column, the line (for CSV, counting the header
+as line 1) and the value, and says what to do.
+"""
+
+from __future__ import annotations
+
+import bz2
+import csv
+import difflib
+import gzip
+import io
+import lzma
+import os
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from gradfit.exceptions import InputError
+
+__all__ = ["Table", "read_table", "read_frame", "read_matrix", "frame_to_matrix",
+           "closest_names"]
+
+PARQUET_MAGIC = b"PAR1"
+PARQUET_SUFFIXES = frozenset({".parquet", ".pq", ".parq"})
+_OPENERS = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}
+_SHOW_ROWS = 5  # how many offending rows a message lists
+
+
+@dataclass(frozen=True, eq=False)
+class Table:
+    """A numeric table ready to fit.
+
+    Attributes
+    ----------
+    X : ndarray of float64, shape (n, d)
+        The feature columns, in ``feature_names`` order, C-contiguous.
+    y : ndarray of float64, shape (n,), or None
+        The target column (None for a table read without a target).
+    feature_names : list of str
+    target_name : str or None
+    n_dropped : int
+        Rows dropped because they had missing values (``drop_missing=True``).
+    source : str
+        Where the data came from, as shown in messages (a path or ``<stdin>``).
+    """
+
+    X: np.ndarray
+    y: np.ndarray | None
+    feature_names: list[str]
+    target_name: str | None
+    n_dropped: int = 0
+    source: str = "<data>"
+
+    @property
+    def n_rows(self) -> int:
+        """Number of rows kept."""
+        return int(self.X.shape[0])
+
+    def to_frame(self):
+        """The table as a pandas DataFrame (features, then the target when present)."""
+        import pandas as pd
+
+        frame = pd.DataFrame(self.X, columns=list(self.feature_names))
+        if self.y is not None:
+            frame[self.target_name] = self.y
+        return frame
+
+
+# --------------------------------------------------------------------------- sources
+
+
+@dataclass(frozen=True)
+class _Source:
+    """An opened data source: a path, or the bytes read from stdin."""
+
+    description: str
+    kind: str  # "csv" or "parquet"
+    path: Path | None = None
+    data: bytes | None = None
+
+    @property
+    def sep(self) -> str:
+        suffixes = [s.lower() for s in self.path.suffixes] if self.path else []
+        return "\t" if ".tsv" in suffixes or ".tab" in suffixes else ","
+
+    def handle(self):
+        """What pandas / pyarrow should read: the path, or a fresh buffer of the bytes."""
+        return self.path if self.path is not None else io.BytesIO(self.data)
+
+
+def _open_source(source) -> _Source:
+    if isinstance(source, str) and source == "-":
+        stream = getattr(sys.stdin, "buffer", None)
+        data = stream.read() if stream is not None else sys.stdin.read().encode()
+        if not data.strip():
+            raise InputError("no data on standard input (<stdin> is empty)")
+        kind = "parquet" if data[:4] == PARQUET_MAGIC else "csv"
+        return _Source("<stdin>", kind, data=data)
+    path = Path(os.fspath(source))
+    desc = str(source)
+    if not path.exists():
+        raise InputError(f"{desc}: no such file")
+    if path.is_dir():
+        raise InputError(f"{desc} is a directory, not a data file (CSV or Parquet)")
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(4)
+    except OSError as exc:
+        raise InputError(f"cannot read {desc}: {exc.strerror or exc}") from None
+    if not head:
+        raise InputError(f"{desc} is empty (expected a CSV header line or a Parquet file)")
+    is_parquet = path.suffix.lower() in PARQUET_SUFFIXES or head == PARQUET_MAGIC
+    return _Source(desc, "parquet" if is_parquet else "csv", path=path)
+
+
+def _read_columns(src: _Source, wanted: set[str] | None, *, header_only: bool = False):
+    """Read the source into a DataFrame (only the ``wanted`` columns when given)."""
+    import pandas as pd
+
+    if src.kind == "parquet":
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        try:
+            if header_only:
+                names = pq.read_schema(src.handle()).names
+                return pd.DataFrame(columns=names)
+            table = pq.read_table(src.handle(), columns=sorted(wanted) if wanted else None)
+            return table.to_pandas()
+        except (pa.ArrowException, OSError) as exc:
+            raise InputError(
+                f"cannot read {src.description} as Parquet: {_one_line(exc)}"
+            ) from None
+    usecols = None if wanted is None else (lambda c: c.strip() in wanted)
+    try:
+        frame = pd.read_csv(
+            src.handle(),
+            sep=src.sep,
+            usecols=usecols,
+            nrows=0 if header_only else None,
+            skipinitialspace=True,
+        )
+    except pd.errors.EmptyDataError:
+        raise InputError(f"{src.description} is empty (expected a CSV header line)") from None
+    except UnicodeDecodeError:
+        raise InputError(
+            f"cannot read {src.description}: it is neither UTF-8 text (CSV) nor Parquet"
+        ) from None
+    except pd.errors.ParserError as exc:
+        raise InputError(f"cannot parse {src.description} as CSV: {_one_line(exc)}") from None
+    except OSError as exc:
+        raise InputError(f"cannot read {src.description}: {_one_line(exc)}") from None
+    frame.columns = [str(c).strip() for c in frame.columns]
+    return frame
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return " ".join(text.split())
+
+
+# --------------------------------------------------------------------------- line numbers
+
+
+class _Locator:
+    """Turns 0-based data-row positions into what the user sees: "line N" (CSV, the
+    header is line 1, blank lines and quoted line breaks counted) or "row N" otherwise."""
+
+    def __init__(self, src: _Source | None, n_rows: int):
+        self.src = src
+        self.n_rows = n_rows
+        self._lines: list[int] | None = None
+
+    def __call__(self, pos: int) -> str:
+        if self.src is None or self.src.kind != "csv":
+            return f"row {pos + 1}"
+        return f"line {self._line_numbers()[pos]}"
+
+    def many(self, positions) -> str:
+        positions = list(positions)
+        shown = [self(p) for p in positions[:_SHOW_ROWS]]
+        if self.src is not None and self.src.kind == "csv":
+            shown = [shown[0]] + [s.removeprefix("line ") for s in shown[1:]]
+            shown[0] = shown[0].replace("line", "lines" if len(positions) > 1 else "line")
+        else:
+            shown = [shown[0]] + [s.removeprefix("row ") for s in shown[1:]]
+            shown[0] = shown[0].replace("row", "rows" if len(positions) > 1 else "row")
+        more = ", ..." if len(positions) > _SHOW_ROWS else ""
+        return ", ".join(shown) + more
+
+    def _line_numbers(self) -> list[int]:
+        if self._lines is None:
+            lines = self._scan()
+            # Fall back to "header on line 1, one row a line" if the scan disagrees.
+            if lines is None or len(lines) != self.n_rows:
+                lines = [i + 2 for i in range(self.n_rows)]
+            self._lines = lines
+        return self._lines
+
+    def _scan(self) -> list[int] | None:
+        try:
+            if self.src.path is not None:
+                opener = _OPENERS.get(self.src.path.suffix.lower(), open)
+                fh = opener(self.src.path, "rt", encoding="utf-8-sig", newline="")
+            else:
+                fh = io.TextIOWrapper(io.BytesIO(self.src.data), "utf-8-sig", newline="")
+            with fh:
+                reader = csv.reader(fh, delimiter=self.src.sep, skipinitialspace=True)
+                starts, seen_header, previous = [], False, 0
+                for record in reader:
+                    start, previous = previous + 1, reader.line_num
+                    if len(record) <= 1 and not "".join(record).strip():
+                        continue  # a blank line: pandas skips it too
+                    if seen_header:
+                        starts.append(start)
+                    seen_header = True
+                return starts
+        except (OSError, UnicodeDecodeError, csv.Error):
+            return None
+
+
+# --------------------------------------------------------------------------- columns
+
+
+def closest_names(name: str, names: Sequence[str], n: int = 3) -> list[str]:
+    """The names in ``names`` most like ``name`` (case-insensitive matches first)."""
+    exact = [c for c in names if c.lower() == name.lower()]
+    lowered = {c.lower(): c for c in names}
+    fuzzy = [lowered[c] for c in difflib.get_close_matches(name.lower(), lowered, n=n, cutoff=0.5)]
+    out: list[str] = []
+    for c in exact + fuzzy:
+        if c not in out:
+            out.append(c)
+    return out[:n]
+
+
+def _unknown_column(name: str, columns: Sequence[str], desc: str, role: str) -> InputError:
+    close = closest_names(name, columns)
+    hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+    listed = ", ".join(columns[:12]) + (", ..." if len(columns) > 12 else "")
+    what = f"{role} column" if role else "column"
+    return InputError(f"{what} {name!r} not found in {desc}{hint} (columns: {listed})")
+
+
+def _parse_features(features) -> list[str] | None:
+    if features is None:
+        return None
+    if isinstance(features, str):
+        features = features.split(",")
+    names = [str(f).strip() for f in features]
+    if not names or any(not f for f in names):
+        raise InputError(f"empty feature name in {','.join(names)!r}: list columns as A,B,C")
+    dupes = sorted({f for f in names if names.count(f) > 1})
+    if dupes:
+        raise InputError(f"feature {dupes[0]!r} is listed more than once")
+    return names
+
+
+def _select(columns, target, features, desc) -> list[str]:
+    columns = list(columns)
+    if target is not None and target not in columns:
+        raise _unknown_column(target, columns, desc, "target")
+    if features is None:
+        features = [c for c in columns if c != target]
+        if not features:
+            raise InputError(f"{desc} has no feature columns besides the target {target!r}")
+        return features
+    for f in features:
+        if target is not None and f == target:
+            raise InputError(
+                f"the target {target!r} is also listed among the features; "
+                "a column cannot predict itself: remove it from --features"
+            )
+        if f not in columns:
+            raise _unknown_column(f, columns, desc, "feature")
+    return features
+
+
+# --------------------------------------------------------------------------- conversion
+
+
+def _shown(value) -> str:
+    if isinstance(value, (int, float, np.number)) and not isinstance(value, bool):
+        return repr(float(value))
+    text = repr(value) if isinstance(value, str) else repr(str(value))
+    return text if len(text) <= 40 else text[:37] + "...'"
+
+
+def _column_values(frame, name: str, locate: _Locator, desc: str, hint: str) -> np.ndarray:
+    """One column as float64 (NaN where missing); non-numbers and infinities refused."""
+    import pandas as pd
+    from pandas.api import types as ptypes
+
+    series = frame[name]
+    if ptypes.is_bool_dtype(series.dtype) and not series.isna().any():
+        values = series.to_numpy(dtype=np.float64)
+    elif ptypes.is_numeric_dtype(series.dtype) and not ptypes.is_bool_dtype(series.dtype):
+        values = series.to_numpy(dtype=np.float64, na_value=np.nan)
+    else:
+        numeric = pd.to_numeric(series, errors="coerce")
+        bad = np.flatnonzero(numeric.isna().to_numpy() & series.notna().to_numpy())
+        if bad.size:
+            pos = int(bad[0])
+            where = locate(pos)
+            more = f" ({bad.size} such values in all)" if bad.size > 1 else ""
+            raise InputError(
+                f"non-numeric value {_shown(series.iloc[pos])} in column {name!r} at {where} "
+                f"of {desc}{more}; {hint}"
+            )
+        values = numeric.to_numpy(dtype=np.float64, na_value=np.nan)
+    infinite = np.flatnonzero(np.isinf(values))
+    if infinite.size:
+        pos = int(infinite[0])
+        raise InputError(
+            f"infinite value {_shown(series.iloc[pos])} in column {name!r} at {locate(pos)} "
+            f"of {desc}; "
+            "replace it with a finite number"
+        )
+    return values
+
+
+def frame_to_matrix(frame, columns: Sequence[str], *, source: str = "<DataFrame>",
+                    drop_missing: bool = False, _locate: _Locator | None = None,
+                    _hint: str = "every feature and the target must be numbers",
+                    _auto: frozenset = frozenset()):
+    """Convert columns of a DataFrame to a float64 matrix with gradfit's checks.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+    columns : sequence of str
+        The columns to take, in order; every one must be present.
+    source : str
+        How to name the data in messages.
+    drop_missing : bool
+        Drop rows with a missing value in any of ``columns`` instead of refusing them.
+
+    Returns
+    -------
+    matrix : ndarray of float64, shape (n_kept, len(columns))
+    kept : ndarray of bool, shape (n,)
+        Which rows were kept.
+
+    Raises
+    ------
+    InputError
+        A column is missing, holds a non-number or an infinity, or (without
+        ``drop_missing``) a value is missing.
+    """
+    locate = _locate or _Locator(None, len(frame))
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise _unknown_column(missing[0], [str(c) for c in frame.columns], source, "")
+    n = len(frame)
+    matrix = np.empty((n, len(columns)), dtype=np.float64)
+    for j, name in enumerate(columns):
+        hint = _hint
+        if name in _auto:  # picked by default, not by the user: say how to leave it out
+            hint += " (pick numeric feature columns with --features)"
+        matrix[:, j] = _column_values(frame, name, locate, source, hint)
+    holes = np.isnan(matrix)
+    bad_rows = np.flatnonzero(holes.any(axis=1))
+    kept = np.ones(n, dtype=bool)
+    if bad_rows.size:
+        if not drop_missing:
+            cols = [c for j, c in enumerate(columns) if holes[:, j].any()]
+            raise InputError(
+                f"{bad_rows.size} row{'s' if bad_rows.size > 1 else ''} of {source} "
+                f"{'have' if bad_rows.size > 1 else 'has'} missing values "
+                f"({locate.many(bad_rows)}; column{'s' if len(cols) > 1 else ''} "
+                f"{', '.join(cols)}); use --drop-missing (drop_missing=True) to drop them"
+            )
+        kept[bad_rows] = False
+        matrix = matrix[kept]
+    return np.ascontiguousarray(matrix), kept
+
+
+# --------------------------------------------------------------------------- public
+
+
+def read_frame(source, columns: Sequence[str] | None = None):
+    """Read a CSV / Parquet file (or ``"-"`` for CSV on stdin) into a DataFrame.
+
+    Parameters
+    ----------
+    source : str or path-like or pandas.DataFrame
+    columns : sequence of str, optional
+        Read only these columns (all when None); unknown names are an InputError.
+
+    Returns
+    -------
+    frame : pandas.DataFrame
+    description : str
+        The source as shown in messages.
+    """
+    frame, src = _load(source, columns)
+    return frame, (src.description if src else "<DataFrame>")
+
+
+def read_matrix(source, columns: Sequence[str], *, drop_missing: bool = False,
+                required_by: str | None = None):
+    """Read a whole table and convert the named columns to a float64 matrix.
+
+    For applying a model: every column of the file is kept (to pass through to the
+    output) and ``columns`` are matched by name, in any order.
+
+    Parameters
+    ----------
+    source : str, path-like or pandas.DataFrame
+        As for :func:`read_table`.
+    columns : sequence of str
+        The columns to convert, in the order wanted.
+    drop_missing : bool
+        Drop rows with a missing value in ``columns`` instead of refusing them.
+    required_by : str, optional
+        Who needs the columns, for the message when some are absent (e.g.
+        ``"the model m.json"``).
+
+    Returns
+    -------
+    frame : pandas.DataFrame
+        All columns, all rows as read.
+    X : ndarray of float64, shape (n_kept, len(columns))
+    kept : ndarray of bool, shape (len(frame),)
+    description : str
+    """
+    frame, src = _load(source, None)
+    desc = src.description if src else "<DataFrame>"
+    have = [str(c) for c in frame.columns]
+    absent = [c for c in columns if c not in have]
+    if absent:
+        close = closest_names(absent[0], have) if len(absent) == 1 else []
+        hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+        who = f" needed by {required_by}" if required_by else ""
+        raise InputError(
+            f"{desc} lacks column{'s' if len(absent) > 1 else ''} {', '.join(absent)}{who}"
+            f"{hint} (data columns: {', '.join(have[:12])}{', ...' if len(have) > 12 else ''})"
+        )
+    if len(frame) == 0:
+        raise InputError(f"{desc} has a header but no data rows")
+    X, kept = frame_to_matrix(frame, list(columns), source=desc, drop_missing=drop_missing,
+                              _locate=_Locator(src, len(frame)),
+                              _hint="the model's feature columns must be numbers")
+    return frame, X, kept, desc
+
+
+def _load(source, columns):
+    import pandas as pd
+
+    if isinstance(source, pd.DataFrame):
+        frame = source.copy()
+        frame.columns = [str(c) for c in frame.columns]
+        if columns is not None:
+            for c in columns:
+                if c not in frame.columns:
+                    raise _unknown_column(c, list(frame.columns), "<DataFrame>", "")
+        return frame, None
+    src = _open_source(source)
+    if columns is not None:
+        header = list(_read_columns(src, None, header_only=True).columns)
+        for c in columns:
+            if c not in header:
+                raise _unknown_column(c, header, src.description, "")
+    frame = _read_columns(src, set(columns) if columns is not None else None)
+    return frame, src
+
+
+def read_table(source, *, target: str | None, features=None, drop_missing: bool = False
+               ) -> Table:
+    """Read a table and pick out the target and the feature columns.
+
+    Parameters
+    ----------
+    source : str, path-like or pandas.DataFrame
+        A CSV file (``.tsv`` is tab-separated; ``.gz``/``.bz2``/``.xz`` are decompressed),
+        a Parquet file (recognised by its extension or its ``PAR1`` magic bytes), ``"-"``
+        for CSV on standard input, or a DataFrame.
+    target : str or None
+        The column to predict (None reads only the features, ``y`` is then None).
+    features : sequence of str or str, optional
+        The predictor columns, in order (a comma-separated string is split).  Default:
+        every column except the target.
+    drop_missing : bool, default False
+        Drop rows with a missing value in the target or a feature; the count is
+        reported as ``Table.n_dropped``.  Without it such rows are an error.
+
+    Returns
+    -------
+    Table
+
+    Raises
+    ------
+    InputError
+        Missing, unreadable or empty file; unknown column (the closest names are
+        suggested); target among the features; a non-numeric or infinite value (column,
+        line and value named); missing values (count and first rows named).
+    """
+    import pandas as pd
+
+    features = _parse_features(features)
+    if isinstance(source, pd.DataFrame):
+        frame, src, desc = source, None, "<DataFrame>"
+        frame = frame.rename(columns=str)
+        names = _select(list(frame.columns), target, features, desc)
+    else:
+        src = _open_source(source)
+        desc = src.description
+        header = list(_read_columns(src, None, header_only=True).columns)
+        names = _select(header, target, features, desc)
+        wanted = set(names) | ({target} if target is not None else set())
+        frame = _read_columns(src, wanted)
+    if len(frame) == 0:
+        raise InputError(f"{desc} has a header but no data rows")
+    columns = names + ([target] if target is not None else [])
+    locate = _Locator(src, len(frame))
+    auto = frozenset(names if features is None else ())
+    matrix, kept = frame_to_matrix(frame, columns, source=desc, drop_missing=drop_missing,
+                                   _locate=locate, _auto=auto)
+    n_dropped = int((~kept).sum())
+    if matrix.shape[0] == 0:
+        raise InputError(f"no rows left in {desc} after dropping {n_dropped} with missing values")
+    d = len(names)
+    X = np.ascontiguousarray(matrix[:, :d])
+    y = np.ascontiguousarray(matrix[:, d]) if target is not None else None
+    return Table(X=X, y=y, feature_names=list(names), target_name=target,
+                 n_dropped=n_dropped, source=desc)
