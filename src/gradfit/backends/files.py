@@ -45,7 +45,10 @@ from gradfit.io.streaming import (
     scan_file,
 )
 
-__all__ = ["FileBackend"]
+__all__ = ["BUFFER_BYTES", "FileBackend"]
+
+BUFFER_BYTES = 64 << 20
+"""Default size of the shuffling buffer of ``FileBackend.minibatches``."""
 
 
 class FileBackend:
@@ -69,8 +72,8 @@ class FileBackend:
         Rows read at a time from Parquet; blocks handed to ``map_reduce`` have
         ``min(batch_rows, 8192)`` rows.
     buffer_rows : int or None
-        Rows in the shuffling buffer of ``minibatches`` (default ``max(4 * batch_rows,
-        262144)``; always at least the batch size).
+        Rows in the shuffling buffer of ``minibatches`` (default: as many as 64 MiB of
+        float64 rows hold, at least ``batch_rows``; always at least the batch size).
     block_size : int, default 1 MiB
         Bytes read at a time from CSV.
     skip_bad_rows : bool, default False
@@ -104,23 +107,24 @@ class FileBackend:
         self.options = ReadOptions(batch_rows, int(block_size), bool(skip_bad_rows),
                                    bool(drop_missing))
         self.block_rows = min(batch_rows, kernels.BLOCK_ROWS)
-        self.buffer_rows = int(buffer_rows) if buffer_rows else max(4 * batch_rows, 1 << 18)
+        self._buffer_rows = int(buffer_rows) if buffer_rows else None
         paths = expand_paths(paths)
         first = paths[0]
         self.columns = read_column_names(first, file_kind(first))
         self.plan = ColumnPlan.from_header(self.columns, target, features, weight,
                                            where=str(first))
         self.files: list[FileState] = []
+        totals = _Totals(self.block_rows, len(self.plan.targets))
         for path in paths:
             names = self.columns if path == first else read_column_names(path, file_kind(path))
             if names != self.columns:
                 raise InputError(_header_difference(first, self.columns, path, names))
-            self.files.append(scan_file(path, self.plan, self.options, self.columns))
+            self.files.append(scan_file(path, self.plan, self.options, self.columns, totals))
         self.passes = 1
-        self._finish_scan()
+        self._finish_scan(*totals.finish())
 
     # ------------------------------------------------------------------ construction
-    def _finish_scan(self) -> None:
+    def _finish_scan(self, S: float, target_sum: np.ndarray) -> None:
         missing = sum(f.n_missing for f in self.files)
         if missing and not self.options.drop_missing:
             examples = [e for f in self.files for e in f.missing_examples][:SHOW]
@@ -133,7 +137,7 @@ class FileBackend:
             ", ..." if len(self.files) > 3 else "")
         if self.n == 0:
             raise InputError(f"no data rows to fit in {where}")
-        self.S = float(sum(f.weight_sum for f in self.files))
+        self.S = float(S)
         if self.plan.weight and not self.S > 0:
             raise InputError(f"the weight column {self.plan.weight!r} is zero for every row of "
                              f"{where}: at least one row needs a positive weight")
@@ -146,7 +150,10 @@ class FileBackend:
         self.n_skipped = sum(f.n_bad for f in self.files)
         self.n_dropped = sum(f.n_missing for f in self.files) if self.options.drop_missing else 0
         self.skipped_examples = [e for f in self.files for e in f.bad_examples][:SHOW]
-        self.target_mean = sum(f.target_sum for f in self.files) / self.S
+        self.target_mean = target_sum / self.S
+        width = 8 * (self.d + self.k + (1 if self.plan.weight else 0))
+        self.buffer_rows = self._buffer_rows or max(self.options.batch_rows,
+                                                    BUFFER_BYTES // width)
 
     # ------------------------------------------------------------------ reading
     def _parts(self, order=None) -> Iterator[tuple]:
@@ -269,6 +276,56 @@ def _rechunk(parts, rows: int) -> Iterator[tuple]:
                 pending, have = [], 0
     if pending:
         yield _concat(pending)
+
+
+class _Totals:
+    """Sum of the weights and weighted sums of the targets, block by block over the same
+    partition as ``map_reduce`` (so they do not depend on how the rows are split into files;
+    with one block they are exactly those of ``InMemory`` and ``np.average``).  A scan sink:
+    see :func:`gradfit.io.streaming.scan_file`."""
+
+    def __init__(self, rows: int, k: int):
+        self.rows = rows
+        self.S, self.T = 0.0, np.zeros(k)
+        self.pending, self.have = [], 0
+        self._mark = None
+
+    def __call__(self, X, Y, s) -> None:
+        start, m = 0, len(Y)
+        while start < m:
+            take = min(self.rows - self.have, m - start)
+            stop = start + take
+            self.pending.append((Y[start:stop], None if s is None else s[start:stop]))
+            self.have += take
+            start = stop
+            if self.have == self.rows:
+                self._flush()
+
+    def _flush(self) -> None:
+        if not self.pending:
+            return
+        Y = np.concatenate([p[0] for p in self.pending]) if len(self.pending) > 1 \
+            else self.pending[0][0]
+        if self.pending[0][1] is None:
+            self.S += float(len(Y))
+            self.T = self.T + Y.sum(axis=0)
+        else:
+            s = np.concatenate([p[1] for p in self.pending])
+            self.S += float(s.sum())
+            self.T = self.T + (Y * s[:, None]).sum(axis=0)  # as np.average computes it
+        self.pending, self.have = [], 0
+
+    def mark(self) -> None:
+        self._mark = (self.S, self.T.copy(), list(self.pending), self.have)
+
+    def rollback(self) -> None:
+        self.S, self.T, pending, self.have = self._mark
+        self.pending = list(pending)
+        self.T = self.T.copy()
+
+    def finish(self) -> tuple[float, np.ndarray]:
+        self._flush()
+        return self.S, self.T
 
 
 class _Buffer:

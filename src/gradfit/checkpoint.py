@@ -1,0 +1,380 @@
+"""Checkpoints of the training loop: save each epoch's state, resume bit-identically.
+
+A checkpoint is two files, neither of them a pickle:
+
+- ``<path>`` -- JSON: format and version, the epoch, every scalar of the loop's state (the
+  objective, the step, counters, the random generator's state ...), the optimizer state's
+  layout, and the caller's metadata (fit parameters, a fingerprint of the data ...);
+- ``<path>.<epoch>.npz`` -- the arrays: the parameters ``P``, the last gradient, the
+  optimizer's arrays (momentum, Adam's moments ...), the running average, the best
+  parameters, the history, and the caller's arrays (standardization offsets ...).
+
+Writing is crash-safe: the arrays go to a new file (temporary name, fsync, ``os.replace``),
+then the JSON is replaced the same way, then older array files are removed.  A process
+killed at any moment leaves a JSON that names a complete arrays file: the last checkpoint.
+
+The loop's state is what :func:`gradfit.engine.train` hands to ``LoopConfig.on_epoch_end``
+and takes back as ``LoopConfig.resume_state`` (:class:`LoopState` is its typed form).
+Resuming from it continues with the same parameters, optimizer state, step count, random
+generator state, averages and stopping counters, so the resumed run ends at the same
+coefficients, bit for bit, as the run that was never interrupted.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+import numpy as np
+
+from gradfit.exceptions import InputError
+from gradfit.result import History
+
+__all__ = ["FORMAT", "VERSION", "Checkpointer", "LoopState", "check_compatible",
+           "load_checkpoint", "save_checkpoint"]
+
+FORMAT = "gradfit-checkpoint"
+VERSION = 1
+
+
+@dataclass
+class LoopState:
+    """The training loop's state at the end of an epoch (see :func:`gradfit.engine.train`).
+
+    Attributes
+    ----------
+    epoch : int
+        Epochs completed.
+    P : ndarray (p, k)
+        Parameters in the solver's coordinates.
+    state : NamedTuple or tuple, or dict
+        The optimizer's state; after :func:`load_checkpoint` a dict ``{"type", "fields"}``
+        until :meth:`bind` rebuilds the NamedTuple for an optimizer.
+    f, f_start, lr, step_ref, G0, best_val, best_f, best_G, elapsed : float
+    g : ndarray
+        The gradient at ``P`` (full batch) or at the reported point.
+    avg : ndarray or None
+        Running Polyak-Ruppert average; ``n_avg`` its count.
+    best_P : ndarray or None
+        Best parameters on the validation rows (early stopping).
+    no_change : int
+    history : History
+    info : dict
+        The loop's counters (line-search trials, restarts).
+    rng_state : dict
+        ``np.random.Generator.bit_generator.state``.
+    extra : dict
+        Any other variable the loop carries (saved and restored by kind: number, array or
+        None), so that a loop grown a variable still checkpoints it.
+    """
+
+    epoch: int
+    P: np.ndarray
+    state: object
+    f: float
+    g: np.ndarray
+    f_start: float
+    lr: float
+    step_ref: float
+    G0: float
+    history: History
+    avg: np.ndarray | None
+    n_avg: int
+    best_val: float
+    best_P: np.ndarray | None
+    no_change: int
+    best_f: float
+    best_G: float
+    info: dict
+    rng_state: dict
+    elapsed: float
+    extra: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_engine(cls, snapshot: dict) -> LoopState:
+        """The typed form of the dict given to ``LoopConfig.on_epoch_end`` (references, not
+        copies: serialize it before the loop goes on)."""
+        names = {f.name for f in fields(cls)} - {"extra"}
+        missing = names - set(snapshot)
+        if missing:
+            raise ValueError(f"the loop's state lacks {sorted(missing)}")
+        return cls(**{k: snapshot[k] for k in names},
+                   extra={k: v for k, v in snapshot.items() if k not in names})
+
+    def to_engine(self) -> dict:
+        """The dict ``LoopConfig.resume_state`` expects."""
+        if isinstance(self.state, dict):
+            raise ValueError("call LoopState.bind(optimizer) before resuming")
+        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "extra"}
+        return {**out, **self.extra}
+
+    def _plain(self) -> dict:
+        """Every variable but the structured ones (state, history, info, rng_state)."""
+        skip = {"state", "history", "info", "rng_state", "extra"}
+        return {**{f.name: getattr(self, f.name) for f in fields(self) if f.name not in skip},
+                **self.extra}
+
+    def bind(self, optimizer) -> LoopState:
+        """Rebuild the optimizer's NamedTuple state (after loading) for ``optimizer``.
+
+        Raises
+        ------
+        InputError
+            When the checkpoint holds the state of another update rule.
+        """
+        if not isinstance(self.state, dict):
+            return self
+        template = optimizer.init(self.P)
+        name = type(template).__name__
+        saved = self.state
+        want = list(getattr(template, "_fields", ()))
+        if saved["type"] != name or sorted(saved["fields"]) != sorted(want):
+            raise InputError(f"the checkpoint holds the state of another optimizer "
+                             f"({saved['type']}, not {name}): resume with the same solver")
+        self.state = type(template)(**saved["fields"]) if want else template
+        return self
+
+
+# --------------------------------------------------------------------------- writing
+
+
+def _arrays_path(path: Path, epoch: int) -> Path:
+    return path.with_name(f"{path.name}.{epoch:06d}.npz")
+
+
+def _atomic_write(path: Path, write) -> None:
+    """Write through ``write(file)`` to a temporary file beside ``path``, fsync, rename."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            write(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def _scalar(value):
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    return float(value)
+
+
+def _opt_state_layout(state, arrays: dict) -> dict:
+    """JSON layout of an optimizer state; its arrays go into ``arrays``."""
+    names = list(getattr(state, "_fields", ()))
+    out = {}
+    for name in names:
+        value = getattr(state, name)
+        if isinstance(value, np.ndarray):
+            arrays[f"state.{name}"] = value
+            out[name] = {"array": f"state.{name}"}
+        else:
+            out[name] = {"value": _scalar(value), "int": isinstance(value, (int, np.integer))}
+    return {"type": type(state).__name__, "fields": out}
+
+
+def _history_arrays(hist: History, arrays: dict) -> dict:
+    rows = hist._all  # noqa: SLF001 - a checkpoint must restore the records exactly
+    arrays["history.epoch"] = np.array([r[0] for r in rows], dtype=np.int64)
+    arrays["history.scalars"] = np.array([r[1:5] for r in rows], dtype=float).reshape(-1, 4)
+    arrays["history.coef"] = np.stack([r[5] for r in rows])
+    arrays["history.intercept"] = np.stack([r[6] for r in rows])
+    return {"max_records": hist.max_records, "stride": hist.stride,
+            "has_tail": hist._tail is not None}  # noqa: SLF001
+
+
+def _history_from(layout: dict, arrays) -> History:
+    hist = History(layout["max_records"])
+    hist.stride = int(layout["stride"])
+    rows = [History._row(int(e), *s, c, i) for e, s, c, i in zip(  # noqa: SLF001
+        arrays["history.epoch"], arrays["history.scalars"], arrays["history.coef"],
+        arrays["history.intercept"])]
+    if layout["has_tail"]:
+        hist._rows, hist._tail = rows[:-1], rows[-1]  # noqa: SLF001
+    else:
+        hist._rows = rows  # noqa: SLF001
+    return hist
+
+
+def save_checkpoint(path, state: LoopState | dict, meta: dict | None = None,
+                    arrays: dict | None = None) -> Path:
+    """Write a checkpoint (crash-safe; see the module docstring).
+
+    Parameters
+    ----------
+    path : str or Path
+        The JSON file; the arrays go to ``<path>.<epoch>.npz`` beside it.
+    state : LoopState or the dict given to ``LoopConfig.on_epoch_end``
+    meta : dict, optional
+        JSON-able metadata kept with the state (fit parameters, data fingerprint ...).
+    arrays : dict of str to ndarray, optional
+        Extra arrays kept with the state (standardization offsets ...).
+
+    Returns
+    -------
+    Path
+        The arrays file written.
+    """
+    if isinstance(state, dict):
+        state = LoopState.from_engine(state)
+    path = Path(path)
+    out = {f"extra.{k}": np.asarray(v) for k, v in (arrays or {}).items()}
+    variables = {}
+    for name, value in state._plain().items():
+        if value is None:
+            variables[name] = {"none": True}
+        elif isinstance(value, np.ndarray):
+            out[f"loop.{name}"] = value
+            variables[name] = {"array": f"loop.{name}"}
+        else:
+            variables[name] = {"value": _scalar(value),
+                               "int": isinstance(value, (int, np.integer))}
+    record = {
+        "format": FORMAT,
+        "version": VERSION,
+        "epoch": int(state.epoch),
+        "arrays_file": _arrays_path(path, state.epoch).name,
+        "variables": variables,
+        "state": _opt_state_layout(state.state, out),
+        "history": _history_arrays(state.history, out),
+        "info": {k: _scalar(v) for k, v in state.info.items()},
+        "rng_state": state.rng_state,
+        "extra_arrays": sorted(arrays or {}),
+        "meta": meta or {},
+    }
+    out["epoch"] = np.array(state.epoch)
+    target = _arrays_path(path, state.epoch)
+    _atomic_write(target, lambda fh: np.savez(fh, **out))
+    text = json.dumps(record, indent=1, sort_keys=True)
+    _atomic_write(path, lambda fh: fh.write(text.encode()))
+    _remove_stale(path, keep=target)
+    return target
+
+
+def _remove_stale(path: Path, keep: Path) -> None:
+    pattern = re.compile(re.escape(path.name) + r"\.\d{6,}\.npz")
+    for other in path.parent.iterdir():
+        if other != keep and pattern.fullmatch(other.name):
+            try:
+                other.unlink()
+            except OSError:
+                pass
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def load_checkpoint(path) -> tuple[LoopState, dict, dict]:
+    """Read a checkpoint written by :func:`save_checkpoint`.
+
+    Returns
+    -------
+    state : LoopState
+        Call ``state.bind(optimizer)`` before ``state.to_engine()``.
+    meta : dict
+    arrays : dict
+        The extra arrays given to :func:`save_checkpoint`.
+
+    Raises
+    ------
+    InputError
+        When the file is not a gradfit checkpoint, or its arrays file is missing or does not
+        belong to it.
+    """
+    path = Path(path)
+    try:
+        record = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise InputError(f"no checkpoint at {path}") from None
+    except (OSError, ValueError) as exc:
+        raise InputError(f"cannot read the checkpoint {path}: {exc}") from None
+    if not isinstance(record, dict) or record.get("format") != FORMAT:
+        raise InputError(f"{path} is not a gradfit checkpoint")
+    if record.get("version") != VERSION:
+        raise InputError(f"{path} is a version {record.get('version')} checkpoint; this gradfit "
+                         f"reads version {VERSION}")
+    apath = path.with_name(record["arrays_file"])
+    try:
+        with np.load(apath, allow_pickle=False) as npz:
+            arrays = {k: npz[k] for k in npz.files}
+    except (OSError, ValueError) as exc:
+        raise InputError(f"cannot read the arrays of the checkpoint {path} ({apath.name}): "
+                         f"{exc}") from None
+    if int(arrays["epoch"]) != record["epoch"]:
+        raise InputError(f"the arrays file {apath.name} does not belong to {path}")
+    layout = record["state"]
+    opt_fields = {name: _value(spec, arrays) for name, spec in layout["fields"].items()}
+    values = {name: _value(spec, arrays) for name, spec in record["variables"].items()}
+    names = {f.name for f in fields(LoopState)}
+    state = LoopState(state={"type": layout["type"], "fields": opt_fields},
+                      history=_history_from(record["history"], arrays),
+                      info=dict(record["info"]), rng_state=record["rng_state"],
+                      extra={k: v for k, v in values.items() if k not in names},
+                      **{k: v for k, v in values.items() if k in names})
+    extra = {k: arrays[f"extra.{k}"] for k in record["extra_arrays"]}
+    return state, record["meta"], extra
+
+
+def _value(spec: dict, arrays: dict):
+    if spec.get("none"):
+        return None
+    if "array" in spec:
+        return arrays[spec["array"]]
+    return int(spec["value"]) if spec["int"] else float(spec["value"])
+
+
+def check_compatible(path, saved: dict, current: dict) -> None:
+    """Raise InputError when a checkpoint's metadata ``saved`` differs from ``current`` (the
+    same keys compared: fit parameters, data fingerprint ...), naming what differs."""
+    diffs = []
+    for key in sorted(set(saved) | set(current)):
+        a, b = saved.get(key), current.get(key)
+        if a == b:
+            continue
+        if isinstance(a, dict) and isinstance(b, dict):
+            inner = [k for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
+            diffs += [f"{key}.{k}: {a.get(k)!r} in the checkpoint, {b.get(k)!r} now"
+                      for k in inner[:4]]
+        else:
+            diffs.append(f"{key}: {a!r} in the checkpoint, {b!r} now")
+    if diffs:
+        raise InputError(f"the checkpoint {path} was written for another fit ("
+                         + "; ".join(diffs[:4]) + "); resume with the same data and parameters, "
+                         "or start afresh without resume")
+
+
+class Checkpointer:
+    """``LoopConfig.on_epoch_end`` that saves a checkpoint every ``every`` epochs.
+
+    Parameters
+    ----------
+    path : str or Path
+    meta : dict, optional
+    arrays : dict, optional
+        Passed to :func:`save_checkpoint` with each state.
+    every : int, default 1
+    """
+
+    def __init__(self, path, meta: dict | None = None, arrays: dict | None = None,
+                 every: int = 1):
+        self.path = Path(path)
+        self.meta, self.arrays = meta or {}, arrays or {}
+        self.every = max(1, int(every))
+        self.saved_epoch: int | None = None
+
+    def __call__(self, snapshot: dict) -> None:
+        if snapshot["epoch"] % self.every == 0:
+            save_checkpoint(self.path, snapshot, self.meta, self.arrays)
+            self.saved_epoch = int(snapshot["epoch"])

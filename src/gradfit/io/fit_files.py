@@ -1,0 +1,260 @@
+"""Fit CSV and Parquet files larger than memory: :func:`fit_files` and :func:`fit_backend`.
+
+``fit_files(paths, target, ...)`` reads the files through a
+:class:`~gradfit.backends.files.FileBackend` and fits with the same parameters, the same
+objective, the same solvers and the same result type as :func:`gradfit.fit`:
+
+- "gd", "momentum", "nesterov", "adam" on full batches: one pass over the files per
+  gradient; ``learning_rate="auto"`` by power iteration (a few passes);
+- the same on mini-batches (``batch_size``): shuffled through a bounded buffer;
+- "lbfgs" and "cg": one pass per function / product evaluation;
+- "exact": ONE pass accumulating mergeable, centred sufficient statistics
+  (:class:`gradfit.exact.GramStats`, merged with Chan-Golub-LeVeque updates), then a Cholesky
+  solve of the column-scaled normal equations (:func:`gradfit.exact.solve_from_gram`).
+
+``fit_backend(data, ...)`` does the same for any backend (the maths sees the data only
+through ``map_reduce`` and ``minibatches``).  Checkpoints (``checkpoint=path``) save the
+loop's state after every epoch; ``resume=True`` continues from one and ends at exactly the
+coefficients of the run that was never interrupted.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import asdict, fields
+from pathlib import Path
+
+import numpy as np
+from sklearn.utils import check_random_state
+
+from gradfit.api import (
+    FitParams,
+    _finish,
+    _initial_point,
+    _make_optimizer,
+    _resolve_rate,
+    resolve_tol,
+)
+from gradfit.backends.files import FileBackend
+from gradfit.checkpoint import Checkpointer, check_compatible, load_checkpoint
+from gradfit.engine import LoopConfig, train
+from gradfit.exceptions import ConvergenceWarning
+from gradfit.objective import Objective
+from gradfit.penalties import make_penalty
+from gradfit.result import FitResult, History
+from gradfit.schedules import make_schedule
+from gradfit.second_order import conjugate_gradient, lbfgs
+from gradfit.sources import BatchSource
+
+__all__ = ["fit_files", "fit_backend"]
+
+_CHECKPOINTED = ("gd", "momentum", "nesterov", "adam")
+
+
+def fit_files(paths, target, features=None, *, weight=None, batch_rows=65536, buffer_rows=None,
+              block_size=1 << 20, skip_bad_rows=False, drop_missing=False, callback=None,
+              coef_init=None, intercept_init=None, checkpoint=None, resume=False,
+              checkpoint_every=1, **params) -> FitResult:
+    """Fit y = X w + b on CSV / Parquet files read in blocks; returns a :class:`FitResult`.
+
+    Parameters
+    ----------
+    paths : str, path-like or a sequence of them
+        Files, folders or globs (``"data/*.parquet"``).
+    target : str or sequence of str
+    features : sequence of str, "a,b,c" or None
+        None: every column but the target and the weight.
+    weight : str or None
+        Column of sample weights.
+    batch_rows, buffer_rows, block_size, skip_bad_rows, drop_missing
+        How the files are read; see :class:`~gradfit.backends.files.FileBackend`.
+    callback, coef_init, intercept_init
+        As in :func:`gradfit.fit`.
+    checkpoint : str or Path or None
+        Save the loop's state there after every ``checkpoint_every`` epochs (first-order
+        solvers); see :mod:`gradfit.checkpoint`.
+    resume : bool
+        Continue from ``checkpoint`` when it exists (else start afresh); the checkpoint must
+        come from the same data and parameters.
+    **params
+        The parameters of :class:`gradfit.GDRegressor` (``solver``, ``learning_rate``,
+        ``batch_size`` ...).  ``early_stopping`` is not available on files.
+
+    Returns
+    -------
+    FitResult
+        Coefficients in the original units; ``info`` adds ``n_files``, ``n_rows``,
+        ``skipped_rows`` (with ``skipped_examples``), ``dropped_rows``, ``passes``,
+        ``feature_names``, ``target_names``, ``data_fingerprint`` (a hash of the files'
+        names, sizes, heads and tails, row counts and columns) and, with checkpoints,
+        ``checkpoint`` and ``resumed_from_epoch``.
+    """
+    data = FileBackend(paths, target, features, weight=weight, batch_rows=batch_rows,
+                       buffer_rows=buffer_rows, block_size=block_size,
+                       skip_bad_rows=skip_bad_rows, drop_missing=drop_missing)
+    return fit_backend(data, single_output=isinstance(target, str), callback=callback,
+                       coef_init=coef_init, intercept_init=intercept_init,
+                       checkpoint=checkpoint, resume=resume, checkpoint_every=checkpoint_every,
+                       **params)
+
+
+def _params(params: dict) -> FitParams:
+    unknown = set(params) - {f.name for f in fields(FitParams)}
+    if unknown:
+        raise TypeError(f"unknown parameter(s) {sorted(unknown)}; see help(gradfit.GDRegressor)")
+    p = FitParams(**params).validate()
+    if p.early_stopping:
+        raise ValueError("early_stopping is not available on streamed data (the held-out rows "
+                         "would have to stay in memory); hold out a validation file and "
+                         "compare instead, or fit in memory")
+    return p
+
+
+def _jsonable(value):
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, np.generic):
+        return value.item()
+    return repr(value)
+
+
+def fit_backend(data, *, single_output=None, callback=None, coef_init=None,
+                intercept_init=None, checkpoint=None, resume=False, checkpoint_every=1,
+                **params) -> FitResult:
+    """Fit on any backend (``gradfit.backends``); see :func:`fit_files` for the arguments.
+
+    ``single_output`` (default: ``data.k == 1``) makes coefficients (d,) and the intercept a
+    float.
+    """
+    p = _params(params)
+    single = data.k == 1 if single_output is None else bool(single_output)
+    pen = make_penalty(p.penalty, p.alpha, p.l1_ratio)
+    if p.solver == "exact":
+        if checkpoint is not None:
+            raise ValueError("solver='exact' makes one pass: it has no epochs to checkpoint")
+        return _finish(_exact_stream(p, pen, data), single)
+    if checkpoint is not None and p.solver not in _CHECKPOINTED:
+        raise ValueError(f"checkpoints cover the first-order solvers {_CHECKPOINTED}; "
+                         f"solver={p.solver!r} keeps its state inside scipy / its recurrence")
+
+    meta = {"solver": p.solver, "fit_params": {k: _jsonable(v) for k, v in asdict(p).items()},
+            "data": data.fingerprint() if hasattr(data, "fingerprint") else None}
+    saved = None
+    if checkpoint is not None and resume and Path(checkpoint).exists():
+        saved, saved_meta, extra = load_checkpoint(checkpoint)
+        check_compatible(checkpoint, {k: saved_meta.get(k) for k in meta}, meta)
+
+    moments = (extra["mu"], extra["sigma"]) if saved is not None else None
+    obj = Objective(data, loss=p.loss, epsilon=p.epsilon, penalty=pen,
+                    fit_intercept=p.fit_intercept, standardize=p.standardize, moments=moments)
+    ymean = _target_mean(data)
+    P0 = _initial_point(obj, ymean[None, :], None, coef_init, intercept_init, p.standardize)
+    minibatch = p.batch_size is not None and p.batch_size < obj.n
+    tol = resolve_tol(p.tol, minibatch)
+    rng = np.random.default_rng(check_random_state(p.random_state).randint(2**31 - 1))
+    info_extra = {}
+    with np.errstate(all="ignore"):
+        if p.solver == "lbfgs":
+            out, lr0 = lbfgs(obj, P0, max_iter=p.max_iter, tol=tol, callback=callback), None
+        elif p.solver == "cg":
+            out = conjugate_gradient(obj, P0, max_iter=p.max_iter, tol=tol, callback=callback)
+            lr0 = None
+        else:
+            if saved is not None:
+                lr0 = float(extra["lr0"])
+                obj._lipschitz = float(extra["lipschitz"]) if extra["lipschitz"] > 0 else None
+                schedule = make_schedule(p.schedule, lr0, max_iter=p.max_iter,
+                                         minibatch=minibatch)
+            else:
+                lr0, schedule = _rate(p, obj, data, ymean, minibatch)
+            opt = _make_optimizer(p, minibatch)
+            hook = None
+            if checkpoint is not None:
+                arrays = {"mu": obj.mu, "sigma": obj.sigma, "lr0": np.array(lr0),
+                          "lipschitz": np.array(obj._lipschitz or 0.0)}
+                hook = Checkpointer(checkpoint, meta, arrays, every=checkpoint_every)
+                info_extra = {"checkpoint": str(checkpoint),
+                              "resumed_from_epoch": None if saved is None else saved.epoch}
+            cfg = LoopConfig(optimizer=opt, schedule=schedule, max_iter=p.max_iter, tol=tol,
+                             n_iter_no_change=p.n_iter_no_change,
+                             average=minibatch if p.average is None else p.average,
+                             backtracking=p.learning_rate == "backtracking",
+                             callback=callback, on_epoch_end=hook,
+                             resume_state=None if saved is None else saved.bind(opt).to_engine())
+            out = train(obj, BatchSource(data, p.batch_size), P0, cfg, rng)
+    coef, icpt = obj.to_original(out.P)
+    info = dict(out.info, standardized=p.standardize, **_data_info(data), **info_extra)
+    res = FitResult(coef, icpt, out.n_iter, out.converged, out.stop_reason, out.objective,
+                    out.history, solver=p.solver, learning_rate=lr0,
+                    lipschitz=obj._lipschitz, info=info)
+    if not out.converged and not out.stop_reason.startswith("stopped by the callback"):
+        warnings.warn(
+            f"{p.solver} did not converge: {out.stop_reason}. Increase max_iter, loosen tol, "
+            "or use a faster solver (solver='lbfgs', 'nesterov' or 'exact')",
+            ConvergenceWarning, stacklevel=2)
+    return _finish(res, single)
+
+
+def _data_info(data) -> dict:
+    info = data.summary() if hasattr(data, "summary") else {"n_rows": data.n}
+    for name in ("feature_names", "target_names"):
+        if hasattr(data, name):
+            info[name] = list(getattr(data, name))
+    if hasattr(data, "fingerprint"):
+        info["data_fingerprint"] = data.fingerprint()["id"]
+    return info
+
+
+def _target_mean(data) -> np.ndarray:
+    """Weighted mean of each target: from the backend's first pass when it has it."""
+    mean = getattr(data, "target_mean", None)
+    if mean is not None:
+        return np.asarray(mean, dtype=float)
+    (total,) = data.map_reduce(lambda X, Y, s: (_weighted_sum(Y, s),))
+    return total / data.S
+
+
+def _weighted_sum(A, s):
+    """Column sums of ``A`` weighted by ``s`` (None: unit), as ``np.average`` computes them."""
+    return A.sum(axis=0) if s is None else (A * s[:, None]).sum(axis=0)
+
+
+def _rate(p: FitParams, obj: Objective, data, ymean, minibatch: bool):
+    """(base rate, schedule): ``api._resolve_rate``, with Adam's "auto" rate (0.05 x the
+    target's spread) computed in one pass instead of from y in memory."""
+    if p.solver != "adam" or p.learning_rate != "auto":
+        return _resolve_rate(p, obj, None, None)
+
+    (ss,) = data.map_reduce(lambda X, Y, s: (_weighted_sum((Y - ymean) ** 2, s),))
+    lr0 = 0.05 * max(float(np.sqrt(ss / data.S).max()), 1e-12)
+    return lr0, make_schedule(p.schedule, lr0, max_iter=p.max_iter, minibatch=minibatch)
+
+
+def _exact_stream(p: FitParams, pen, data) -> FitResult:
+    """The closed form in one pass: merged block statistics, then ``solve_from_gram``."""
+    from gradfit.exact import block_stats, solve_from_gram
+
+    (stats,) = data.map_reduce(lambda X, Y, s: (block_stats(X, Y, s),),
+                               combine=lambda a, b: (a[0].merge(b[0]),))
+    coef, icpt, info = solve_from_gram(stats, alpha=pen.l2, fit_intercept=p.fit_intercept)
+    coef = np.asarray(coef, float).reshape(data.d, data.k)
+    icpt = np.asarray(icpt, float).reshape(data.k)
+    f = _objective_from_stats(stats, coef, p.fit_intercept) + pen.value(coef)
+    hist = History(4)
+    hist.append(0, f, 0.0, np.nan, 0.0, coef, icpt)
+    info = dict(info, **_data_info(data))
+    return FitResult(coef, icpt, 1, True, "closed-form least-squares solution from one pass of "
+                     "sufficient statistics", f, hist, solver="exact", info=info)
+
+
+def _objective_from_stats(stats, coef, fit_intercept: bool) -> float:
+    """sum_i s_i ||y_i - x_i w - b||^2 / sum_i s_i at the optimal b, from the statistics
+    (no second pass): centred cross products, or raw ones without an intercept."""
+    G, B, YY = stats.gram, stats.xty, stats.yty
+    if not fit_intercept:
+        mx, my, W = stats.mean_x, stats.mean_y, stats.weight
+        G = G + W * np.outer(mx, mx)
+        B = B + W * np.outer(mx, my)
+        YY = YY + W * np.outer(my, my)
+    rss = np.trace(YY) - 2.0 * float((coef * B).sum()) + float((coef * (G @ coef)).sum())
+    return max(rss, 0.0) / stats.weight

@@ -1,0 +1,701 @@
+"""Stream CSV and Parquet files as float64 numpy blocks, with clear errors for bad input.
+
+This module reads; :class:`gradfit.backends.files.FileBackend` turns what it reads into a
+backend.  The pieces:
+
+- :func:`expand_paths` -- a file, a folder or a glob (or a list of them) into a sorted list
+  of data files (CSV by default, Parquet by extension or by its magic bytes).
+- :func:`read_column_names` -- the header of a CSV file or the schema of a Parquet file.
+- :class:`ColumnPlan` -- which columns are features, targets and the weight.
+- :class:`ReadOptions` -- batch size, CSV block size, ``skip_bad_rows``, ``drop_missing``.
+- :func:`scan_file` -- the first pass over one file: validates every value, counts the rows
+  kept, the bad rows skipped and the rows with missing values, and records the file's size
+  and modification time.
+- :func:`read_file` -- a later pass: the same rows as float64 arrays ``(X, Y, s)``, after
+  checking that the file did not change since the scan.
+
+CSV files are read with ``pyarrow.csv.open_csv`` (a streaming reader, single-threaded so that
+pyarrow reports the line of a bad value), only the needed columns, converted to float64 by
+pyarrow.  When ``skip_bad_rows=True`` and a file holds a value that is not a number, that file
+is read in *text mode* from then on: its columns come as strings and are converted here, row
+by row, so that bad rows can be skipped.  Parquet files are read with
+``ParquetFile.iter_batches(columns=...)``, one row group at a time.
+
+Every problem is an :class:`~gradfit.exceptions.InputError` naming the file, the line (CSV,
+counting the header as line 1; exact for files without blank lines or quoted line breaks) or
+the row (Parquet, from 1), the column and the value.
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import os
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from gradfit.exceptions import InputError
+
+__all__ = [
+    "ColumnPlan",
+    "FileState",
+    "ReadOptions",
+    "expand_paths",
+    "file_kind",
+    "read_column_names",
+    "read_file",
+    "scan_file",
+]
+
+PARQUET_SUFFIXES = frozenset({".parquet", ".pq", ".parq"})
+CSV_SUFFIXES = frozenset({".csv", ".tsv", ".tab", ".txt"})
+COMPRESSED_SUFFIXES = frozenset({".gz", ".bz2", ".xz", ".zst", ".lz4"})
+PARQUET_MAGIC = b"PAR1"
+SHOW = 5  # how many offending rows a message lists
+_GLOB_CHARS = re.compile(r"[*?\[]")
+_CONVERSION = re.compile(r"In CSV column #(\d+): Row #(\d+): CSV conversion error to \w+: "
+                         r"invalid value '(.*)'", re.S)
+
+
+# --------------------------------------------------------------------------- files
+
+
+def _is_data_file(path: Path) -> bool:
+    suffixes = [s.lower() for s in path.suffixes]
+    if not suffixes:
+        return False
+    last = suffixes[-1]
+    if last in COMPRESSED_SUFFIXES and len(suffixes) > 1:
+        last = suffixes[-2]
+    return last in PARQUET_SUFFIXES or last in CSV_SUFFIXES
+
+
+def expand_paths(paths) -> list[Path]:
+    """Data files named by ``paths``, in a fixed (sorted) order.
+
+    Parameters
+    ----------
+    paths : str, path-like, or a sequence of them
+        Each entry is a file, a folder (its CSV and Parquet files, not recursive: names ending
+        in .csv, .tsv, .tab, .txt, .parquet, .pq or .parq, optionally compressed, e.g.
+        .csv.gz) or a glob pattern (``data/*.parquet``, ``data/**/*.csv``).
+
+    Returns
+    -------
+    list of Path
+        Without duplicates; entries keep their order, each folder or glob sorted by name.
+
+    Raises
+    ------
+    InputError
+        When an entry names nothing, or nothing at all is found.
+    """
+    if isinstance(paths, (str, os.PathLike)):
+        paths = [paths]
+    out: list[Path] = []
+    for entry in paths:
+        text = os.fspath(entry)
+        path = Path(text)
+        if path.is_dir():
+            found = sorted(p for p in path.iterdir() if p.is_file() and _is_data_file(p))
+            if not found:
+                raise InputError(f"folder {text} holds no CSV or Parquet files")
+        elif path.exists():
+            found = [path]
+        elif _GLOB_CHARS.search(text):
+            found = sorted(Path(p) for p in glob.glob(text, recursive=True) if Path(p).is_file())
+            if not found:
+                raise InputError(f"no files match {text!r}")
+        else:
+            raise InputError(f"{text}: no such file")
+        out.extend(p for p in found if p not in out)
+    if not out:
+        raise InputError("no data files given")
+    return out
+
+
+def file_kind(path: Path) -> str:
+    """'parquet' by extension or magic bytes, else 'csv'."""
+    if path.suffix.lower() in PARQUET_SUFFIXES:
+        return "parquet"
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(4)
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc.strerror or exc}") from None
+    if not head:
+        raise InputError(f"{path} is empty (expected a CSV header line or a Parquet file)")
+    return "parquet" if head == PARQUET_MAGIC else "csv"
+
+
+def _delimiter(path: Path) -> str:
+    suffixes = [s.lower() for s in path.suffixes]
+    return "\t" if ".tsv" in suffixes or ".tab" in suffixes else ","
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+def read_column_names(path: Path, kind: str) -> list[str]:
+    """The column names of a file, as written (CSV header names stripped of spaces)."""
+    import pyarrow as pa
+
+    try:
+        if kind == "parquet":
+            import pyarrow.parquet as pq
+
+            return list(pq.read_schema(path).names)
+        return [name.strip() for name in _raw_names(path)]
+    except (pa.ArrowException, OSError) as exc:
+        what = "Parquet" if kind == "parquet" else "CSV"
+        raise InputError(f"cannot read the header of {path} as {what}: {_one_line(exc)}") from None
+
+
+# --------------------------------------------------------------------------- plans
+
+
+@dataclass(frozen=True)
+class ColumnPlan:
+    """Which columns to read, in which role.
+
+    Attributes
+    ----------
+    features : tuple of str
+    targets : tuple of str
+    weight : str or None
+        The sample-weight column (None: unit weights).
+    """
+
+    features: tuple[str, ...]
+    targets: tuple[str, ...]
+    weight: str | None = None
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """All columns read, in the order features, targets, weight."""
+        return self.features + self.targets + ((self.weight,) if self.weight else ())
+
+    @classmethod
+    def from_header(cls, names: Sequence[str], target, features=None, weight=None,
+                    where: str = "the data") -> ColumnPlan:
+        """Resolve ``target`` (a name or a list), ``features`` (None: every other column but
+        the weight; or names, a list or "a,b,c") and ``weight`` against a header."""
+        names = list(names)
+        targets = [target] if isinstance(target, str) else list(target or [])
+        if not targets:
+            raise InputError("a target column is needed (target='name')")
+        for role, cols in (("target", targets), ("weight", [weight] if weight else [])):
+            for c in cols:
+                if c not in names:
+                    raise _unknown(c, names, where, role)
+        if features is None:
+            feats = [c for c in names if c not in targets and c != weight]
+        else:
+            feats = [f.strip() for f in features.split(",")] if isinstance(features, str) \
+                else [str(f) for f in features]
+            for f in feats:
+                if f not in names:
+                    raise _unknown(f, names, where, "feature")
+        if not feats:
+            raise InputError(f"{where} has no feature columns besides the target")
+        every = feats + targets + ([weight] if weight else [])
+        twice = sorted({c for c in every if every.count(c) > 1})
+        if twice:
+            raise InputError(f"column {twice[0]!r} is given more than one role (feature, target "
+                             "or weight); each column can have only one")
+        return cls(tuple(feats), tuple(targets), weight)
+
+
+def _unknown(name, names, where, role) -> InputError:
+    import difflib
+
+    close = difflib.get_close_matches(name, names, n=3, cutoff=0.6)
+    hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+    listed = ", ".join(names[:12]) + (", ..." if len(names) > 12 else "")
+    return InputError(f"{role} column {name!r} not found in {where}{hint} (columns: {listed})")
+
+
+@dataclass(frozen=True)
+class ReadOptions:
+    """How files are read.
+
+    Attributes
+    ----------
+    batch_rows : int
+        Rows per Parquet record batch (and the unit of the backend's blocks).
+    block_size : int
+        Bytes per CSV read block (pyarrow's ``block_size``); at least one row must fit.
+    skip_bad_rows : bool
+        Skip (and count) rows with the wrong number of fields, a value that is not a number or
+        an infinite value, instead of raising.
+    drop_missing : bool
+        Drop rows with an empty cell (or NA, NaN ...) in a column read, instead of raising.
+    """
+
+    batch_rows: int = 65536
+    block_size: int = 1 << 20
+    skip_bad_rows: bool = False
+    drop_missing: bool = False
+
+
+@dataclass
+class FileState:
+    """What the first pass learned about one file; later passes check the file against it.
+
+    Attributes
+    ----------
+    path : Path
+    kind : {"csv", "parquet"}
+    size, mtime_ns : int
+        ``os.stat`` at the scan; a later pass refuses a file whose size or time changed.
+    n_records : int
+        Data rows read (CSV: rows with the right number of fields).
+    n_rows : int
+        Rows kept (what the fit uses).
+    n_bad : int
+        Rows skipped as malformed (``skip_bad_rows``).
+    n_missing : int
+        Rows with a missing value (dropped with ``drop_missing``, else an error).
+    text_mode : bool
+        CSV read as text and converted here (a file with values that are not numbers).
+    units : list of (int or None, int)
+        Parquet: (row group, rows kept in it); CSV: [(None, rows kept)].
+    digest : str
+        Hash of the file's size and its first and last 64 KiB (a fingerprint that survives
+        a copy, unlike the modification time).
+    """
+
+    path: Path
+    kind: str
+    size: int = 0
+    mtime_ns: int = 0
+    n_records: int = 0
+    n_rows: int = 0
+    n_bad: int = 0
+    n_missing: int = 0
+    text_mode: bool = False
+    units: list = field(default_factory=list)
+    digest: str = ""
+    bad_examples: list = field(default_factory=list)
+    missing_examples: list = field(default_factory=list)
+    raw_names: list = field(default_factory=list)
+
+
+def _digest(path: Path, size: int) -> str:
+    h = hashlib.blake2b(digest_size=16)
+    h.update(str(size).encode())
+    with open(path, "rb") as fh:
+        h.update(fh.read(1 << 16))
+        if size > 1 << 17:
+            fh.seek(size - (1 << 16))
+            h.update(fh.read())
+    return h.hexdigest()
+
+
+def _stat(path: Path) -> os.stat_result:
+    try:
+        return os.stat(path)
+    except FileNotFoundError:
+        raise InputError(f"{path} vanished during the fit: the data of a fit must stay in place "
+                         "until it ends (the last checkpoint, if any, is kept; restore the file "
+                         "and resume)") from None
+
+
+def check_unchanged(fs: FileState) -> None:
+    """Raise InputError when the file vanished or changed since its scan."""
+    st = _stat(fs.path)
+    if st.st_size != fs.size or st.st_mtime_ns != fs.mtime_ns:
+        change = (f"its size went from {fs.size} to {st.st_size} bytes" if st.st_size != fs.size
+                  else "it was modified")
+        raise InputError(f"{fs.path} changed during the fit ({change}): the data of a fit must "
+                         "not change until it ends (the last checkpoint, if any, is kept; "
+                         "restore the file and resume)")
+
+
+# --------------------------------------------------------------------------- reading
+
+
+class _Locator:
+    """Line (CSV) or row (Parquet) of a record, for messages."""
+
+    MAX_LINES = 100_000  # lines of skipped rows remembered (later lines are approximate)
+
+    def __init__(self, fs: FileState):
+        self.fs = fs
+        self.skipped_lines: list[int] = []  # CSV rows skipped by the parser (their lines)
+        self.n_skipped = 0
+
+    def skipped(self, line) -> None:
+        self.n_skipped += 1
+        if line is not None and len(self.skipped_lines) < self.MAX_LINES:
+            self.skipped_lines.append(line)
+
+    def __call__(self, record: int) -> str:
+        if self.fs.kind == "parquet":
+            return f"row {record + 1}"
+        line = record + 2  # header is line 1; skipped rows before this one shift it
+        for skipped in self.skipped_lines:
+            if skipped > line:
+                break
+            line += 1
+        return f"line {line}"
+
+
+def _shown(value) -> str:
+    text = repr(str(value))
+    return text if len(text) <= 40 else text[:37] + "...'"
+
+
+def _csv_reader(fs: FileState, plan: ColumnPlan, opts: ReadOptions, names: list[str],
+                text_mode: bool, on_invalid):
+    import pyarrow as pa
+    import pyarrow.csv as pcsv
+
+    if not fs.raw_names:
+        fs.raw_names = _raw_names(fs.path)
+    wanted = [fs.raw_names[names.index(c)] for c in plan.columns]
+    typ = pa.string() if text_mode else pa.float64()
+    return pcsv.open_csv(
+        fs.path,
+        read_options=pcsv.ReadOptions(use_threads=False, block_size=opts.block_size),
+        parse_options=pcsv.ParseOptions(delimiter=_delimiter(fs.path),
+                                        invalid_row_handler=on_invalid),
+        convert_options=pcsv.ConvertOptions(column_types=dict.fromkeys(wanted, typ),
+                                            include_columns=wanted,
+                                            strings_can_be_null=True),
+    ), wanted
+
+
+def _raw_names(path: Path) -> list[str]:
+    import pyarrow.csv as pcsv
+
+    reader = pcsv.open_csv(  # reads (and skims) the first block only
+        path, read_options=pcsv.ReadOptions(use_threads=False),
+        parse_options=pcsv.ParseOptions(delimiter=_delimiter(path),
+                                        invalid_row_handler=lambda row: "skip"),
+        convert_options=pcsv.ConvertOptions(include_columns=[], auto_dict_encode=False))
+    names = list(reader.schema.names)
+    reader.close()
+    return names
+
+
+def _column_to_float(arr, name: str, fs: FileState, locate, first: int, opts, bad_rows):
+    """One arrow column as float64 numpy (NaN where missing); in text mode the rows holding
+    something that is not a number are marked in ``bad_rows`` (or raise)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type):
+        try:
+            return pc.cast(arr, pa.float64()).to_numpy(zero_copy_only=False)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            pass
+        import pandas as pd
+
+        text = arr.to_pandas()
+        values = pd.to_numeric(text.str.strip(), errors="coerce").to_numpy(dtype=np.float64)
+        bad = np.isnan(values) & text.notna().to_numpy()
+        if bad.any() and not opts.skip_bad_rows:
+            i = int(np.flatnonzero(bad)[0])
+            raise _non_numeric(text.iloc[i], name, fs, locate(first + i))
+        bad_rows |= bad
+        return values
+    if not _numeric_type(arr.type):
+        raise InputError(f"column {name!r} of {fs.path} holds {arr.type} values, not numbers; "
+                         "every feature, target and weight column must be numeric")
+    if not pa.types.is_float64(arr.type):
+        arr = pc.cast(arr, pa.float64())
+    return arr.to_numpy(zero_copy_only=False)
+
+
+def _numeric_type(t) -> bool:
+    import pyarrow as pa
+
+    return (pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_boolean(t)
+            or pa.types.is_decimal(t) or pa.types.is_null(t))
+
+
+def _non_numeric(value, column, fs: FileState, where: str) -> InputError:
+    first = where in ("line 2", "row 1")
+    why = ("the column holds text, not numbers" if first
+           else "the column's type changes there: it held numbers before")
+    return InputError(
+        f"value {_shown(value)} in column {column!r} at {where} of {fs.path} is not a number "
+        f"({why}); fix or remove that row, or pass skip_bad_rows=True to skip such rows")
+
+
+def _batch_arrays(batch, plan: ColumnPlan, fs: FileState, opts: ReadOptions, locate,
+                  first: int, scan: bool):
+    """Float64 (X, Y, s) of the rows of one record batch that are kept, plus counts.
+
+    Returns
+    -------
+    X, Y, s, n_bad, n_missing
+    """
+    m = batch.num_rows
+    d, k = len(plan.features), len(plan.targets)
+    X = np.empty((m, d))
+    Y = np.empty((m, k))
+    s = np.empty(m) if plan.weight else None
+    bad = np.zeros(m, dtype=bool)
+    for j, name in enumerate(plan.columns):
+        col = _column_to_float(batch.column(j), name, fs, locate, first, opts, bad)
+        if j < d:
+            X[:, j] = col
+        elif j < d + k:
+            Y[:, j - d] = col
+        else:
+            s[:] = col
+    with np.errstate(invalid="ignore"):
+        xs, ys = X.sum(axis=1), Y.sum(axis=1)
+        ss = ys if s is None else ys + s
+        fine = np.isfinite(xs) & np.isfinite(ss)
+    if fine.all() and not bad.any() and (s is None or not scan or (s >= 0).all()):
+        return X, Y, s, 0, 0
+    nan = np.isnan(X).any(axis=1) | np.isnan(Y).any(axis=1)
+    inf = np.isinf(X).any(axis=1) | np.isinf(Y).any(axis=1)
+    if s is not None:
+        nan |= np.isnan(s)
+        inf |= np.isinf(s)
+    bad |= inf & ~nan
+    missing = nan & ~bad
+    if scan:
+        _check_rows(X, Y, s, plan, fs, opts, locate, first, bad, inf, missing)
+    drop = (bad if opts.skip_bad_rows else np.zeros(m, dtype=bool)) | (
+        missing if opts.drop_missing else np.zeros(m, dtype=bool))
+    if drop.any():
+        keep = ~drop
+        X, Y = X[keep], Y[keep]
+        s = None if s is None else s[keep]
+    return X, Y, s, int(bad.sum()), int(missing.sum())
+
+
+def _check_rows(X, Y, s, plan, fs, opts, locate, first, bad, inf, missing):
+    """Scan-time checks: infinities and negative weights raise (or are skipped), missing
+    values are recorded for the message."""
+    columns = plan.columns
+    every = np.hstack([X, Y] + ([s[:, None]] if s is not None else []))
+    if inf.any() and not opts.skip_bad_rows:
+        i = int(np.flatnonzero(inf & ~np.isnan(every).any(axis=1))[0])
+        j = int(np.flatnonzero(np.isinf(every[i]))[0])
+        raise InputError(f"infinite value {float(every[i, j])!r} in column {columns[j]!r} at "
+                         f"{locate(first + i)} of {fs.path}; replace it with a finite number, "
+                         "or pass skip_bad_rows=True to skip such rows")
+    if s is not None:
+        neg = (s < 0) & ~bad & ~missing
+        if neg.any():
+            i = int(np.flatnonzero(neg)[0])
+            raise InputError(f"negative weight {float(s[i])!r} in column {plan.weight!r} at "
+                             f"{locate(first + i)} of {fs.path}; sample weights must be >= 0")
+    for i in np.flatnonzero(bad)[: max(0, SHOW - len(fs.bad_examples))]:
+        fs.bad_examples.append(f"{locate(first + int(i))} of {fs.path}")
+    for i in np.flatnonzero(missing)[: max(0, SHOW - len(fs.missing_examples))]:
+        j = int(np.flatnonzero(np.isnan(every[i]))[0])
+        fs.missing_examples.append(f"{locate(first + int(i))} of {fs.path} "
+                                   f"(column {columns[j]!r})")
+
+
+def _record_batches(fs: FileState, plan: ColumnPlan, opts: ReadOptions, names: list[str],
+                    locate: _Locator, units=None) -> Iterator:
+    """(record batch, index of its first record, unit index) of a file."""
+    import pyarrow as pa
+
+    if fs.kind == "parquet":
+        import pyarrow.parquet as pq
+
+        pf = pq.ParquetFile(fs.path)
+        groups = range(pf.metadata.num_row_groups) if units is None else units
+        starts = np.concatenate([[0], np.cumsum([pf.metadata.row_group(g).num_rows
+                                                 for g in range(pf.metadata.num_row_groups)])])
+        for u, g in enumerate(groups):
+            first = int(starts[g])
+            for batch in pf.iter_batches(batch_size=opts.batch_rows, row_groups=[g],
+                                         columns=list(plan.columns), use_threads=False):
+                yield batch, first, u
+                first += batch.num_rows
+        return
+
+    invalid = []
+
+    def on_invalid(row):
+        if opts.skip_bad_rows:
+            locate.skipped(row.number)
+            return "skip"
+        invalid.append(row)
+        return "error"
+
+    first = 0
+    try:
+        reader, wanted = _csv_reader(fs, plan, opts, names, fs.text_mode, on_invalid)
+        while True:
+            try:
+                batch = reader.read_next_batch()
+            except StopIteration:
+                break
+            yield batch.select(wanted) if batch.schema.names != wanted else batch, first, 0
+            first += batch.num_rows
+    except pa.ArrowInvalid as exc:
+        raise _csv_error(exc, invalid, names, fs) from None
+
+
+def _csv_error(exc, invalid: list, names: list[str], fs: FileState) -> Exception:
+    """The InputError (or _BadValue) for a failed CSV read: a malformed row, a value that is
+    not a number, or anything else pyarrow refuses."""
+    if invalid:
+        row = invalid[0]
+        missing = names[row.actual_columns] if row.actual_columns < len(names) else None
+        what = (f"no value for column {missing!r}" if missing
+                else f"{row.actual_columns - row.expected_columns} field(s) too many")
+        return InputError(
+            f"line {row.number} of {fs.path} has {row.actual_columns} fields but the header "
+            f"has {row.expected_columns} ({what}): {_shown(row.text)}; fix the row, or pass "
+            "skip_bad_rows=True to skip malformed rows")
+    hit = _CONVERSION.search(str(exc))
+    if hit is None:
+        return InputError(f"cannot parse {fs.path} as CSV: {_one_line(exc)}")
+    return _BadValue(names[int(hit.group(1))], int(hit.group(2)), hit.group(3))
+
+
+class _BadValue(Exception):
+    """A typed CSV read met a value that is not a number (column, line, value)."""
+
+    def __init__(self, column, line, value):
+        super().__init__(column, line, value)
+        self.column, self.line, self.value = column, line, value
+
+
+def scan_file(path: Path, plan: ColumnPlan, opts: ReadOptions, names: list[str],
+              sink=None) -> FileState:
+    """First pass over one file: validate it and count its rows.
+
+    Parameters
+    ----------
+    path : Path
+    plan : ColumnPlan
+    opts : ReadOptions
+    names : list of str
+        The file's column names (checked against the other files by the caller).
+    sink : callable, optional
+        Called with the ``(X, Y, s)`` of the rows kept, as they are read (to total the
+        weights, say).  It needs ``mark()`` and ``rollback()`` methods too: a file read again
+        in text mode is fed again, after ``rollback()`` to the ``mark()`` made at its start.
+
+    Returns
+    -------
+    FileState
+
+    Raises
+    ------
+    InputError
+        For a malformed row, a value that is not a number, an infinite value or a negative
+        weight (unless ``skip_bad_rows``).  Missing values are only counted here (the caller
+        raises with the total over all files unless ``drop_missing``).
+    """
+    st = _stat(path)
+    fs = FileState(path, file_kind(path), st.st_size, st.st_mtime_ns)
+    fs.digest = _digest(path, st.st_size)
+    if fs.kind == "parquet":
+        _check_parquet_types(fs, plan)
+    if sink is not None:
+        sink.mark()
+    try:
+        _scan_pass(fs, plan, opts, names, sink)
+    except _BadValue as bad:
+        if not opts.skip_bad_rows:
+            raise _non_numeric(bad.value, bad.column, fs, f"line {bad.line}") from None
+        fs.text_mode = True  # read this file as text: bad values are then skipped row by row
+        if sink is not None:
+            sink.rollback()
+        _scan_pass(fs, plan, opts, names, sink)
+    return fs
+
+
+def _scan_pass(fs: FileState, plan, opts, names, sink) -> None:
+    import pyarrow as pa
+
+    fs.n_records = fs.n_rows = fs.n_bad = fs.n_missing = 0
+    fs.units, fs.bad_examples, fs.missing_examples = [], [], []
+    locate = _Locator(fs)
+    kept_by_unit: dict[int, int] = {}
+    try:
+        for batch, first, unit in _record_batches(fs, plan, opts, names, locate):
+            X, Y, s, n_bad, n_missing = _batch_arrays(batch, plan, fs, opts, locate, first, True)
+            fs.n_records += batch.num_rows
+            fs.n_bad += n_bad
+            fs.n_missing += n_missing
+            fs.n_rows += len(X)
+            kept_by_unit[unit] = kept_by_unit.get(unit, 0) + len(X)
+            if sink is not None and len(X):
+                sink(X, Y, s)
+    except (pa.ArrowException, OSError) as exc:
+        raise InputError(f"cannot read {fs.path}: {_one_line(exc)}") from None
+    fs.n_bad += locate.n_skipped
+    for line in locate.skipped_lines[: max(0, SHOW - len(fs.bad_examples))]:
+        fs.bad_examples.append(f"line {line} of {fs.path} (wrong number of fields)")
+    if fs.kind == "parquet":
+        import pyarrow.parquet as pq
+
+        groups = pq.ParquetFile(fs.path).metadata.num_row_groups
+        fs.units = [(g, kept_by_unit.get(g, 0)) for g in range(groups)]
+    else:
+        fs.units = [(None, fs.n_rows)]
+
+
+def _check_parquet_types(fs: FileState, plan: ColumnPlan) -> None:
+    import pyarrow.parquet as pq
+
+    schema = pq.read_schema(fs.path)
+    for name in plan.columns:
+        t = schema.field(name).type
+        if not _numeric_type(t):
+            raise InputError(f"column {name!r} of {fs.path} has type {t}, not a number; every "
+                             "feature, target and weight column must be numeric (the column's "
+                             "type may change between files: check how they were written)")
+
+
+def read_file(fs: FileState, plan: ColumnPlan, opts: ReadOptions, names: list[str],
+              units=None) -> Iterator[tuple]:
+    """A later pass over a scanned file: float64 ``(X, Y, s)`` of the rows kept.
+
+    Parameters
+    ----------
+    fs : FileState
+        From :func:`scan_file`.
+    plan, opts, names
+        As given to :func:`scan_file`.
+    units : sequence of int or None
+        Parquet row groups to read, in this order (None: all, in file order).
+
+    Raises
+    ------
+    InputError
+        When the file vanished, changed (size or modification time) or holds fewer or more
+        rows than at the scan.
+    """
+    import pyarrow as pa
+
+    check_unchanged(fs)
+    locate = _Locator(fs)
+    expected = fs.n_rows if units is None else sum(fs.units[u][1] for u in units)
+    seen = 0
+    try:
+        for batch, first, _ in _record_batches(fs, plan, opts, names, locate, units):
+            X, Y, s, _, _ = _batch_arrays(batch, plan, fs, opts, locate, first, False)
+            seen += len(X)
+            if len(X):
+                yield X, Y, s
+    except (pa.ArrowException, OSError, _BadValue) as exc:
+        check_unchanged(fs)
+        raise InputError(f"cannot read {fs.path} any more ({_one_line(exc)}); was it changed "
+                         "or truncated during the fit? (the last checkpoint, if any, is "
+                         "kept)") from None
+    if seen != expected:
+        raise InputError(f"{fs.path} now gives {seen} rows where it gave {expected} when the "
+                         "fit started: was it truncated or rewritten during the fit? (the last "
+                         "checkpoint, if any, is kept)")
