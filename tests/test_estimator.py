@@ -104,3 +104,19 @@ def test_early_stopping_keeps_best_validation_parameters():
     est = GDRegressor(batch_size=8, early_stopping=True, random_state=0, max_iter=200).fit(X, y)
     assert est.converged_ and "early stopping" in est.stop_reason_
     assert est.score(X, y) > 0.99
+
+
+@pytest.mark.parametrize("solver", ["gd", "nesterov", "adam"])
+def test_partial_fit_calls_equal_epochs_of_fit(solver):
+    X, y = _data()
+    inc = GDRegressor(solver=solver, batch_size=16, random_state=3)
+    for _ in range(6):
+        inc.partial_fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        full = GDRegressor(solver=solver, batch_size=16, random_state=3, max_iter=6, tol=0.0,
+                           n_iter_no_change=100).fit(X, y)
+    assert inc.n_iter_ == 6
+    assert np.array_equal(inc.coef_, full.coef_) and inc.intercept_ == full.intercept_
+    with pytest.raises(ValueError, match="features"):
+        inc.partial_fit(X[:, :3], y)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.utils._available_if import available_if
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from gradfit.api import FitParams, fit
@@ -118,7 +119,13 @@ class GDRegressor(RegressorMixin, BaseEstimator):
 
     def fit(self, X, y, sample_weight=None, *, coef_init=None, intercept_init=None,
             callback=None):
-        """Fit the model; returns self.  See the class docstring for the objective."""
+        """Fit the model; returns self.  See the class docstring for the objective.
+
+        X may also be a dask array or dataframe (then y a dask array/series, or the name of
+        the target column): the fit runs on the cluster (``gradfit[dask]``)."""
+        self.__dict__.pop("_partial", None)
+        if _is_dask(X):
+            return self._fit_dask(X, y, sample_weight, callback=callback)
         describe_non_numeric(X)
         dtypes = [np.float64, np.float32] + ([np.longdouble] if self.solver == "exact" else [])
         X, y = validate_data(self, X, y, multi_output=True, y_numeric=True,
@@ -147,6 +154,51 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         self._inference_stats = None
         if np.ndim(y) == 1 and X.shape[0] * X.shape[1] <= STORE_STATS_LIMIT:
             self._inference_stats = self._stats_for(X, y, sample_weight, leverage=True)
+        return self
+
+    @available_if(lambda self: self.solver in ("gd", "momentum", "nesterov", "adam"))
+    def partial_fit(self, X, y, sample_weight=None):
+        """One pass of updates over the chunk (X, y) — one epoch of the loop on it.
+
+        The first call fixes the standardization, the starting point and the base step from
+        its chunk; later calls continue the schedule, the optimizer's state and the
+        averaging.  Called E times on the same data it gives, bit for bit, the coefficients
+        of E epochs of ``fit``.  See ``gradfit.partial`` for the exact semantics.
+        """
+        from gradfit.partial import partial_fit_step
+
+        first = not hasattr(self, "_partial")
+        describe_non_numeric(X)
+        X, y = validate_data(self, X, y, reset=first, multi_output=True, y_numeric=True,
+                             dtype=[np.float64, np.float32], ensure_all_finite=False)
+        check_finite(X, "X", list(getattr(self, "feature_names_in_", [])) or None)
+        self._partial = partial_fit_step(None if first else self._partial, X, y, sample_weight,
+                                         self._fit_params())
+        coef = np.asarray(self._partial.coef)
+        self.coef_ = coef.T if coef.ndim == 2 else coef
+        self.intercept_ = self._partial.intercept
+        self.n_iter_ = self._partial.n_calls
+        self.converged_ = False
+        self.stop_reason_ = f"partial_fit: {self._partial.n_calls} call(s) so far"
+        return self
+
+    def _fit_dask(self, X, y, sample_weight, callback=None):
+        try:
+            from gradfit.dask_fit import fit_dask
+        except ImportError as exc:  # pragma: no cover - depends on the extra
+            raise ImportError("dask input needs the extra: pip install 'gradfit[dask]'") from exc
+        res = fit_dask(X, y, sample_weight, callback=callback, **self._fit_params())
+        coef = np.asarray(res.coef)
+        self.coef_ = coef.T if coef.ndim == 2 else coef
+        self.intercept_ = res.intercept
+        self.n_features_in_ = coef.shape[0]
+        names = res.info.get("feature_names")
+        if names is not None:
+            self.feature_names_in_ = np.asarray(names, dtype=object)
+        self.n_iter_, self.converged_ = res.n_iter, res.converged
+        self.stop_reason_, self.objective_ = res.stop_reason, res.objective
+        self.history_, self.learning_rate_, self.result_ = res.history, res.learning_rate, res
+        self._inference_stats = None
         return self
 
     # ------------------------------------------------------------------ inference
@@ -224,6 +276,11 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         tags.target_tags.multi_output = True
         tags.target_tags.single_output = True
         return tags
+
+
+def _is_dask(X) -> bool:
+    """A dask collection, recognised without importing dask."""
+    return type(X).__module__.split(".")[0] == "dask"
 
 
 def _print_progress(info):
