@@ -1,0 +1,167 @@
+"""The compiled pass kernel (kernels_numba) against a plain numpy reference, against the
+numpy kernel (kernels), and against itself under other thread counts and layouts."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from gradfit import kernels_numba as kn
+
+pytestmark = pytest.mark.skipif(not kn.available(), reason="numba is not installed")
+
+B = kn.BLOCK_ROWS
+D = 7
+EPS = 1.0
+RTOL = 1e-12
+# below one block, one row, not a multiple of the 4-row tile, several blocks with a tail
+SIZES = [1, 6, B - 1, 2 * B + 7]
+
+
+@pytest.fixture(autouse=True)
+def parallel_from_two_blocks(monkeypatch):
+    """Run every multi-block case on numba's threads, however small."""
+    monkeypatch.setattr(kn, "PARALLEL_MIN_CELLS", 0)
+
+
+def reference(X, y, sw, mu, v, b, loss, eps):
+    """The contract written the obvious way, in float64."""
+    X = np.asarray(X, dtype=np.float64)
+    n = X.shape[0]
+    Z = X - mu
+    r = y.reshape(n, -1) - (Z @ v + b)
+    if loss == "squared":
+        val, dl = r**2, -2 * r
+    else:
+        small = np.abs(r) <= eps
+        val = np.where(small, r**2, 2 * eps * np.abs(r) - eps**2)
+        dl = np.where(small, -2 * r, -2 * eps * np.sign(r))
+    s = np.ones(n) if sw is None else sw
+    return (s[:, None] * val).sum(0), Z.T @ (s[:, None] * dl), (s[:, None] * dl).sum(0)
+
+
+def problem(n, k, dtype=np.float64, weights=False, seed=0):
+    rng = np.random.default_rng(seed)
+    X = (rng.standard_normal((n, D)) * 2 + 3).astype(dtype)
+    mu = rng.standard_normal(D) + 3  # not X's mean: no component of gz is near zero
+    v = rng.standard_normal((D, k))
+    b = rng.standard_normal(k)
+    y = rng.standard_normal((n, k)) * 3  # residuals well beyond EPS for huber
+    sw = rng.uniform(0.1, 2.0, n) if weights else None
+    return X, y, sw, mu, v, b
+
+
+def assert_close(got, want, rtol=RTOL):
+    for name, g, w in zip(("loss_sum", "gz", "gb"), got, want):
+        g, w = np.asarray(g), np.asarray(w)
+        assert g.shape == w.shape, (name, g.shape, w.shape)
+        err = np.max(np.abs(g - w)) / max(np.max(np.abs(w)), np.finfo(float).tiny)
+        assert err <= rtol, f"{name}: relative error {err:.2e}"
+
+
+def assert_same_bits(got, want):
+    for g, w in zip(got, want):
+        assert np.array_equal(np.asarray(g), np.asarray(w))
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("k", [1, 3])
+@pytest.mark.parametrize("loss", ["squared", "huber"])
+@pytest.mark.parametrize("weights", [False, True])
+def test_matches_reference(dtype, k, loss, weights):
+    for n in SIZES:
+        X, y, sw, mu, v, b = problem(n, k, dtype, weights, seed=n)
+        got = kn.value_grad(X, y, sw, mu, v, b, loss, EPS)
+        assert_close(got, reference(X, y, sw, mu, v, b, loss, EPS))
+
+
+def test_shapes_and_1d_inputs():
+    X, y, sw, mu, v, b = problem(10, 1)
+    loss_sum, gz, gb = kn.value_grad(X, y[:, 0], sw, mu, v[:, 0], b, "squared", EPS)
+    assert loss_sum.shape == (1,) and gz.shape == (D, 1) and gb.shape == (1,)
+    assert_close((loss_sum, gz, gb), reference(X, y, sw, mu, v, b, "squared", EPS))
+
+
+@pytest.mark.parametrize("loss", ["squared", "huber"])
+def test_bit_identical_across_thread_counts(loss):
+    import numba
+
+    if numba.config.NUMBA_NUM_THREADS < 2:
+        pytest.skip("numba has a single thread here")
+    X, y, sw, mu, v, b = problem(5 * B + 3, 2, weights=True)
+    before = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        one = kn.value_grad(X, y, sw, mu, v, b, loss, EPS)
+        numba.set_num_threads(2)
+        two = kn.value_grad(X, y, sw, mu, v, b, loss, EPS)
+    finally:
+        numba.set_num_threads(before)
+    assert_same_bits(one, two)
+
+
+def test_serial_and_parallel_give_the_same_bits(monkeypatch):
+    X, y, sw, mu, v, b = problem(3 * B + 1, 2, weights=True)
+    par = kn.value_grad(X, y, sw, mu, v, b, "huber", EPS)
+    monkeypatch.setattr(kn, "PARALLEL_MIN_CELLS", 1 << 62)
+    assert_same_bits(kn.value_grad(X, y, sw, mu, v, b, "huber", EPS), par)
+
+
+@pytest.mark.parametrize("n", [5, 2 * B + 5])
+def test_layouts_give_the_same_bits(n):
+    X, y, sw, mu, v, b = problem(n, 2, weights=True)
+    c = kn.value_grad(X, y, sw, mu, v, b, "huber", EPS)
+    assert_same_bits(kn.value_grad(np.asfortranarray(X), y, sw, mu, v, b, "huber", EPS), c)
+    if n < B:  # a strided view (numba's 'A' layout)
+        wide = np.zeros((n, 2 * D))
+        wide[:, ::2] = X
+        assert_same_bits(kn.value_grad(wide[:, ::2], y, sw, mu, v, b, "huber", EPS), c)
+
+
+def test_y_none_and_mu_none():
+    X, y, sw, mu, v, b = problem(B + 9, 1)
+    got = kn.value_grad(X, None, None, None, v, b, "squared", EPS)
+    want = reference(X, np.zeros((X.shape[0], 1)), None, np.zeros(D), v, b, "squared", EPS)
+    assert_close(got, want)
+
+
+def test_bad_loss():
+    X, y, sw, mu, v, b = problem(4, 1)
+    with pytest.raises(ValueError, match="loss"):
+        kn.value_grad(X, y, sw, mu, v, b, "absolute", EPS)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("loss", ["squared", "huber"])
+@pytest.mark.parametrize("k", [1, 3])
+def test_matches_numpy_kernel(dtype, loss, k):
+    kernels = pytest.importorskip("gradfit.kernels")
+    for n in (1, 2 * B + 7, 3 * kernels.BLOCK_ROWS + 11):
+        X, y, sw, mu, v, b = problem(n, k, dtype, weights=True, seed=n)
+        got = kn.value_grad(X, y, sw, mu, v, b, loss, EPS)
+        assert_close(got, kernels.value_grad(X, y, sw, mu, v, b, loss, EPS))
+        X, y, sw, mu, v, b = problem(n, k, dtype, weights=False, seed=n + 1)
+        got = kn.value_grad(X, None, None, mu, v, b, loss, EPS)
+        assert_close(got, kernels.value_grad(X, None, None, mu, v, b, loss, EPS))
+
+
+def test_falls_back_to_numpy_without_numba():
+    pytest.importorskip("gradfit.kernels")
+    code = (
+        "import sys; sys.modules['numba'] = None\n"
+        "import numpy as np\n"
+        "from gradfit import kernels, kernels_numba as kn\n"
+        "assert not kn.available()\n"
+        "rng = np.random.default_rng(0)\n"
+        "X = rng.standard_normal((50, 3)); y = rng.standard_normal((50, 1))\n"
+        "args = (X, y, None, np.ones(3), np.ones((3, 1)), np.zeros(1), 'huber', 1.0)\n"
+        "for g, w in zip(kn.value_grad(*args), kernels.value_grad(*args)):\n"
+        "    assert np.array_equal(g, w)\n"
+        "print('ok')\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
