@@ -39,6 +39,8 @@ class FitView:
     title : str
     X_test, y_test : ndarray or None
         Held-out data, drawn apart from the training data where given.
+    inference_text : str or None
+        The statistical summary (``str(model.summary())``), shown as its own section.
     start : (ndarray, float) or None
         An initial guess ``(coef, intercept)`` to draw, e.g. the demo's naive guess.
     """
@@ -57,6 +59,7 @@ class FitView:
     X_test: np.ndarray | None = None
     y_test: np.ndarray | None = None
     start: tuple[np.ndarray, float] | None = None
+    inference_text: str | None = None
 
     def __post_init__(self):
         self.X = _as_2d(self.X, "X")

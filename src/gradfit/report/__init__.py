@@ -81,9 +81,17 @@ def report_html(view: FitView) -> str:
         "SUMMARY": _table(view.summary_rows, "no summary given"),
         "SETTINGS": _table(settings, "no settings given"),
         "STORY": STORY,
+        "INFERENCE": _inference_section(view.inference_text),
         "SPEC": _json_for_script(spec),
         "BUNDLE": vlc.javascript_bundle(vl_version=vl_version()),
     })
+
+
+def _inference_section(text: str | None) -> str:
+    """The statistical summary (statsmodels' layout) as a preformatted, escaped block."""
+    if not text:
+        return ""
+    return ('<h2>Statistical summary</h2>\n<pre class="inference">' + _esc(text) + "</pre>")
 
 
 def write_report(view: FitView, path) -> Path:

@@ -70,6 +70,7 @@ charts (double-click resets).</p>
   <div><h2>Settings</h2>@@SETTINGS@@</div>
 </div>
 @@STORY@@
+@@INFERENCE@@
 <h2>Charts</h2>
 <div id="gradfit-slider"></div>
 <div id="gradfit-charts"></div>
