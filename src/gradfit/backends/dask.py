@@ -76,11 +76,10 @@ def _as_block(X, y, s):
     y = np.asarray(y, dtype=np.float64)
     y = y.reshape(len(y), -1)
     s = None if s is None else np.ascontiguousarray(np.asarray(s, dtype=np.float64).reshape(-1))
+    if len(y) != len(X) or (s is not None and len(s) != len(X)):
+        raise ValueError(f"a block of X has {len(X)} rows but y / sample_weight have "
+                         f"{len(y)} / {'-' if s is None else len(s)}: they must line up")
     return X, y, s
-
-
-def _pack_arrays(X, y, s):
-    return _as_block(X, y, s)
 
 
 def _pack_frame(part, features, targets, weight):
@@ -270,7 +269,7 @@ class DaskBackend:
         if X.ndim != 2:
             raise InputError(f"X must be 2-dimensional (n_samples, n_features); got {X.ndim} "
                              "dimensions")
-        if X.dtype.kind == "c" or X.dtype.kind not in "fiub":
+        if X.dtype.kind not in "fiub":
             raise InputError(f"X must be numeric (dtype {X.dtype} given)")
         y = self._as_array(y, "y")
         sw = None if sw is None else self._as_array(sw, "sample_weight")
@@ -301,7 +300,8 @@ class DaskBackend:
             return self._compute(parts, slots)
         # unknown chunk sizes: pack the pieces as they come, then cut balanced blocks
         X = X.rechunk({1: -1})
-        if y.chunks[0] != X.chunks[0] or (sw is not None and sw.chunks[0] != X.chunks[0]):
+        if len(y.chunks[0]) != len(X.chunks[0]) or (sw is not None and
+                                                     len(sw.chunks[0]) != len(X.chunks[0])):
             raise InputError("X, y and sample_weight have unknown and different row chunks; "
                              "call .compute_chunk_sizes() on them first")
         y = y.rechunk({1: -1}) if y.ndim == 2 else y
@@ -322,7 +322,7 @@ class DaskBackend:
         xs = X.to_delayed().reshape(-1)
         ys = y.to_delayed().reshape(-1)
         ss = [None] * len(xs) if sw is None else sw.to_delayed().reshape(-1)
-        return [dask.delayed(_pack_arrays, pure=True)(a, b, c) for a, b, c in zip(xs, ys, ss)]
+        return [dask.delayed(_as_block, pure=True)(a, b, c) for a, b, c in zip(xs, ys, ss)]
 
     def _blocks_from_frame(self, df, y, sw, features, n_blocks, slots):
         extra = {}
