@@ -165,8 +165,7 @@ def train(obj: Objective, source: BatchSource, P0, cfg: LoopConfig, rng) -> Loop
                                   rng_state=rng.bit_generator.state))
         with np.errstate(all="ignore"):
             if source.full_batch:
-                lr = cfg.schedule(epoch - 1.0)
-                if cfg.backtracking:
+                if cfg.backtracking:  # from the last accepted rate (tried at twice that)
                     x, lr, fx, gx, trials = _armijo_step(obj, P, f, g, lr)
                     info["line_search_trials"] += trials
                     P, state = opt.after_step(x, P, state)
@@ -175,6 +174,7 @@ def train(obj: Objective, source: BatchSource, P0, cfg: LoopConfig, rng) -> Loop
                     else:
                         f, g = obj.value_grad(P)
                 else:
+                    lr = cfg.schedule(epoch - 1.0)
                     d, state = opt.update(g, state)
                     x = obj.prox(P - lr * d, lr / opt.metric(state))
                     P, state = opt.after_step(x, P, state)
