@@ -145,20 +145,33 @@ def _initial_point(obj: Objective, y, sw, coef_init, intercept_init, standardize
     return P0
 
 
-def _resolve_rate(p: FitParams, obj: Objective, y, sw):
-    """(base rate, schedule) for the first-order solvers."""
+def target_spread(data) -> float:
+    """The largest weighted standard deviation of the targets, in two passes over a backend
+    (Adam's "auto" rate is a fraction of it)."""
+    (tot,) = data.map_reduce(lambda X, Y, s: (Y.sum(axis=0) if s is None else s @ Y,))
+    ybar = tot / data.S
+    (ss,) = data.map_reduce(
+        lambda X, Y, s: (((Y - ybar) ** 2).sum(axis=0) if s is None else s @ (Y - ybar) ** 2,))
+    return float(np.sqrt(ss / data.S).max())
+
+
+def resolve_rate(p: FitParams, obj: Objective):
+    """(base rate, schedule) for the first-order solvers.
+
+    "auto": 1/L on full batches; 1/L(B) (the expected smoothness of a batch of B rows) on
+    mini-batches, times (1 - beta) with momentum, which multiplies step and noise by
+    1/(1 - beta); Adam, whose steps are about lr per coordinate whatever the gradient's
+    scale, 0.05 x the targets' standard deviation.  "backtracking" starts at 1."""
     minibatch = p.batch_size is not None and p.batch_size < obj.n
     if p.learning_rate == "backtracking":
         lr0 = 1.0
     elif p.learning_rate == "auto":
         if p.solver == "adam":
-            spread = float(np.sqrt(np.average((y - np.average(y, axis=0, weights=sw)) ** 2,
-                                              axis=0, weights=sw)).max())
-            lr0 = 0.05 * max(spread, 1e-12)
+            lr0 = 0.05 * max(target_spread(obj.data), 1e-12)
         elif minibatch:
             lr0 = 1.0 / obj.batch_lipschitz(p.batch_size)
-            if p.solver in ("momentum", "nesterov"):  # momentum multiplies the step, and
-                lr0 *= 1.0 - p.momentum  # the gradient noise, by 1 / (1 - beta)
+            if p.solver in ("momentum", "nesterov"):
+                lr0 *= 1.0 - p.momentum
         else:
             lr0 = 1.0 / obj.lipschitz()
     else:
@@ -215,6 +228,62 @@ def _exact_result(p: FitParams, X, y, sw, single) -> FitResult:
                      solver="exact", info=dict(info))
 
 
+def check_params(params: dict) -> FitParams:
+    """FitParams from keyword arguments: unknown names are a TypeError, bad values a
+    ValueError naming the parameter."""
+    unknown = set(params) - {f.name for f in fields(FitParams)}
+    if unknown:
+        raise TypeError(f"unknown parameter(s) {sorted(unknown)}; see help(gradfit.GDRegressor)")
+    return FitParams(**params).validate()
+
+
+def make_rng(p: FitParams) -> np.random.Generator:
+    """The fit's generator: seeded from random_state (None: fresh entropy)."""
+    return np.random.default_rng(check_random_state(p.random_state).randint(2**31 - 1))
+
+
+def run_solver(obj: Objective, P0, p: FitParams, *, rng, callback=None, validation=None,
+               rate=None, on_epoch_end=None, resume_state=None):
+    """Run the iterative solver ``p.solver`` on ``obj`` from P0: (LoopOutcome, base rate).
+
+    Every backend comes through here: in memory, files, Dask.  ``rate`` is a given
+    (lr0, schedule) (a resumed fit), else it is resolved from the data."""
+    minibatch = p.batch_size is not None and p.batch_size < obj.n
+    tol = resolve_tol(p.tol, minibatch or validation is not None)
+    with np.errstate(all="ignore"):
+        if p.solver == "lbfgs":
+            return lbfgs(obj, P0, max_iter=p.max_iter, tol=tol, callback=callback), None
+        if p.solver == "cg":
+            return conjugate_gradient(obj, P0, max_iter=p.max_iter, tol=tol,
+                                      callback=callback), None
+        lr0, schedule = rate if rate is not None else resolve_rate(p, obj)
+        optimizer = _make_optimizer(p, minibatch)
+        if callable(resume_state):  # a checkpoint's state, bound to the optimizer's types
+            resume_state = resume_state(optimizer)
+        cfg = LoopConfig(optimizer=optimizer, schedule=schedule,
+                         max_iter=p.max_iter, tol=tol, n_iter_no_change=p.n_iter_no_change,
+                         average=minibatch if p.average is None else p.average,
+                         backtracking=p.learning_rate == "backtracking",
+                         validation=validation, callback=callback, on_epoch_end=on_epoch_end,
+                         resume_state=resume_state,
+                         compiled_epoch=_compiled_epoch(p, obj, minibatch, schedule))
+        return train(obj, BatchSource(obj.data, p.batch_size), P0, cfg, rng), lr0
+
+
+def make_result(obj: Objective, out, p: FitParams, lr0, info=None) -> FitResult:
+    """The FitResult of a loop's outcome, in original units; warns when not converged."""
+    coef, icpt = obj.to_original(out.P)
+    res = FitResult(coef, icpt, out.n_iter, out.converged, out.stop_reason, out.objective,
+                    out.history, solver=p.solver, learning_rate=lr0, lipschitz=obj._lipschitz,
+                    info=dict(out.info, standardized=p.standardize, **(info or {})))
+    if not out.converged and not out.stop_reason.startswith("stopped by the callback"):
+        warnings.warn(
+            f"{p.solver} did not converge: {out.stop_reason}. Increase max_iter, loosen tol, "
+            "or use a faster solver (solver='lbfgs', 'nesterov' or 'exact')",
+            ConvergenceWarning, stacklevel=3)
+    return res
+
+
 def fit(X, y, sample_weight=None, *, callback=None, coef_init=None, intercept_init=None,
         feature_names=None, **params) -> FitResult:
     """Fit y = X w + b and return a :class:`FitResult` (no estimator needed).
@@ -225,17 +294,14 @@ def fit(X, y, sample_weight=None, *, callback=None, coef_init=None, intercept_in
     ``intercept_init`` give the starting point in original units (default: zero
     coefficients, and with standardize=True the mean of y as the intercept).
     """
-    unknown = set(params) - {f.name for f in fields(FitParams)}
-    if unknown:
-        raise TypeError(f"unknown parameter(s) {sorted(unknown)}; see help(gradfit.GDRegressor)")
-    p = FitParams(**params).validate()
+    p = check_params(params)
     X, y, sw, single = prepare_data(X, y, sample_weight, feature_names)
     if p.solver == "exact":  # it uses long double input to the full (NIST's Filip needs it)
         return _finish(_exact_result(p, X, y, sw, single), single)
     if X.dtype == np.longdouble:
         X = X.astype(np.float64)
 
-    rng = np.random.default_rng(check_random_state(p.random_state).randint(2**31 - 1))
+    rng = make_rng(p)
     validation = None
     if p.early_stopping:
         (X, y, sw), validation = _split_validation(X, y, sw, p.validation_fraction, rng)
@@ -244,33 +310,8 @@ def fit(X, y, sample_weight=None, *, callback=None, coef_init=None, intercept_in
                     fit_intercept=p.fit_intercept, standardize=p.standardize,
                     kernel=_kernel_for(X))
     P0 = _initial_point(obj, y, sw, coef_init, intercept_init, p.standardize)
-    minibatch = p.batch_size is not None and p.batch_size < obj.n
-    tol = resolve_tol(p.tol, minibatch or p.early_stopping)
-    common = dict(max_iter=p.max_iter, tol=tol, callback=callback)
-    with np.errstate(all="ignore"):
-        if p.solver == "lbfgs":
-            out, lr0 = lbfgs(obj, P0, **common), None
-        elif p.solver == "cg":
-            out, lr0 = conjugate_gradient(obj, P0, **common), None
-        else:
-            lr0, schedule = _resolve_rate(p, obj, y, sw)
-            cfg = LoopConfig(optimizer=_make_optimizer(p, minibatch), schedule=schedule,
-                             max_iter=p.max_iter, tol=tol, n_iter_no_change=p.n_iter_no_change,
-                             average=minibatch if p.average is None else p.average,
-                             backtracking=p.learning_rate == "backtracking",
-                             validation=validation, callback=callback)
-            out = train(obj, BatchSource(obj.data, p.batch_size), P0, cfg, rng)
-    coef, icpt = obj.to_original(out.P)
-    info = dict(out.info, standardized=p.standardize)
-    res = FitResult(coef, icpt, out.n_iter, out.converged, out.stop_reason, out.objective,
-                    out.history, solver=p.solver, learning_rate=lr0,
-                    lipschitz=obj._lipschitz, info=info)
-    if not out.converged and not out.stop_reason.startswith("stopped by the callback"):
-        warnings.warn(
-            f"{p.solver} did not converge: {out.stop_reason}. Increase max_iter, loosen tol, "
-            "or use a faster solver (solver='lbfgs', 'nesterov' or 'exact')",
-            ConvergenceWarning, stacklevel=2)
-    return _finish(res, single)
+    out, lr0 = run_solver(obj, P0, p, rng=rng, callback=callback, validation=validation)
+    return _finish(make_result(obj, out, p, lr0), single)
 
 
 NUMBA_MIN_CELLS = 2_000_000  # below this the numpy kernel is as fast and needs no compiling
@@ -287,6 +328,19 @@ def _kernel_for(X):
     except ImportError:
         return None
     return kernels_numba.value_grad if kernels_numba.available() else None
+
+
+def _compiled_epoch(p: FitParams, obj: Objective, minibatch: bool, schedule):
+    """The compiled mini-batch epoch (``gradfit.minibatch_numba``) where it gives the Python
+    loop's numbers bit for bit (in-memory data, the compiled kernel, small batches), else
+    None: the loop runs its Python epoch."""
+    if not minibatch:
+        return None
+    try:
+        from gradfit import minibatch_numba
+    except ImportError:
+        return None
+    return minibatch_numba.epoch_runner(obj, p.batch_size, p.solver, p.momentum, schedule)
 
 
 def _finish(res: FitResult, single: bool) -> FitResult:

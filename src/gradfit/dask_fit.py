@@ -26,27 +26,32 @@ one pass per epoch.
 from __future__ import annotations
 
 import time
-import warnings
 from contextlib import contextmanager
-from dataclasses import fields
 from functools import partial
 
 import numpy as np
 from scipy.linalg import qr
-from sklearn.utils import check_random_state
 
 from gradfit import exact as _exact
-from gradfit.api import FitParams, _finish, _initial_point, _make_optimizer, resolve_tol
+from gradfit.api import (
+    FitParams,
+    _finish,
+    _initial_point,
+    _make_optimizer,
+    check_params,
+    make_result,
+    make_rng,
+    resolve_rate,
+    resolve_tol,
+    run_solver,
+)
 from gradfit.backends import InMemory
 from gradfit.backends.dask import ClusterError, DaskBackend, is_dask_collection
-from gradfit.engine import LoopConfig, LoopOutcome, train
-from gradfit.exceptions import ConvergenceWarning, DivergenceError, InputError
+from gradfit.engine import LoopOutcome
+from gradfit.exceptions import DivergenceError, InputError
 from gradfit.objective import Objective, column_moments
 from gradfit.penalties import make_penalty
 from gradfit.result import FitResult, History
-from gradfit.schedules import make_schedule
-from gradfit.second_order import conjugate_gradient, lbfgs
-from gradfit.sources import BatchSource
 
 __all__ = ["fit_dask", "minibatch_epoch", "connect", "dask_client", "predict_dask",
            "score_dask", "is_dask_collection", "DaskBackend", "ClusterError"]
@@ -88,10 +93,7 @@ def fit_dask(X, y=None, sample_weight=None, *, client=None, callback=None, coef_
         ``info`` holds ``backend="dask"``, ``passes`` (passes over the data) and
         ``n_blocks``; for mini-batches ``local_sgd=True``.
     """
-    unknown = set(params) - {f.name for f in fields(FitParams)}
-    if unknown:
-        raise TypeError(f"unknown parameter(s) {sorted(unknown)}; see help(gradfit.GDRegressor)")
-    p = FitParams(**params).validate()
+    p = check_params(params)
     if p.early_stopping:
         raise InputError("early_stopping is not available on Dask; hold out your own "
                          "validation data and use tol / max_iter")
@@ -119,16 +121,13 @@ def fit_dask(X, y=None, sample_weight=None, *, client=None, callback=None, coef_
                     seconds=time.perf_counter() - t0)
     if data.feature_names is not None:
         res.info["feature_names"] = list(data.feature_names)
-    if not res.converged and not res.stop_reason.startswith("stopped by the callback"):
-        warnings.warn(
-            f"{p.solver} did not converge: {res.stop_reason}. Increase max_iter, loosen tol, "
-            "or use a faster solver (solver='lbfgs', 'nesterov' or 'exact')",
-            ConvergenceWarning, stacklevel=2)
     return _finish(res, data.y_1d)
 
 
 def _iterative_result(p: FitParams, data: DaskBackend, callback, coef_init, intercept_init):
-    rng = np.random.default_rng(check_random_state(p.random_state).randint(2**31 - 1))
+    """Full batches through the generic loop on ``Objective(DaskBackend)``; mini-batches by
+    local SGD (one job per block, parameters averaged between epochs)."""
+    rng = make_rng(p)
     pen = make_penalty(p.penalty, p.alpha, p.l1_ratio)
     moments = column_moments(data, p.fit_intercept) if p.standardize else None
     obj = Objective(data, loss=p.loss, epsilon=p.epsilon, penalty=pen,
@@ -136,58 +135,15 @@ def _iterative_result(p: FitParams, data: DaskBackend, callback, coef_init, inte
     P0 = _initial_point(obj, data.y_mean[None, :], None, coef_init, intercept_init,
                         p.standardize)
     minibatch = p.batch_size is not None and p.batch_size < obj.n
-    tol = resolve_tol(p.tol, minibatch)
-    common = dict(max_iter=p.max_iter, tol=tol, callback=callback)
-    info = {}
+    if not minibatch or p.solver in ("lbfgs", "cg"):
+        out, lr0 = run_solver(obj, P0, p, rng=rng, callback=callback)
+        return make_result(obj, out, p, lr0)
+    lr0, schedule = resolve_rate(p, obj)
+    average = p.average is None or p.average
     with np.errstate(all="ignore"):
-        if p.solver == "lbfgs":
-            out, lr0 = lbfgs(obj, P0, **common), None
-        elif p.solver == "cg":
-            out, lr0 = conjugate_gradient(obj, P0, **common), None
-        else:
-            lr0, schedule = _resolve_rate(p, obj, data)
-            optimizer = _make_optimizer(p, minibatch)
-            average = minibatch if p.average is None else p.average
-            if minibatch:
-                out = _local_sgd(obj, P0, p, optimizer, schedule, tol, average, moments,
-                                 callback, rng)
-                info["local_sgd"] = True
-            else:
-                cfg = LoopConfig(optimizer=optimizer, schedule=schedule, max_iter=p.max_iter,
-                                 tol=tol, n_iter_no_change=p.n_iter_no_change, average=average,
-                                 backtracking=p.learning_rate == "backtracking",
-                                 callback=callback)
-                out = train(obj, BatchSource(data, None), P0, cfg, rng)
-    coef, icpt = obj.to_original(out.P)
-    info.update(out.info, standardized=p.standardize)
-    return FitResult(coef, icpt, out.n_iter, out.converged, out.stop_reason, out.objective,
-                     out.history, solver=p.solver, learning_rate=lr0,
-                     lipschitz=obj._lipschitz, info=info)
-
-
-def _y_spread(X, y, s, ybar):
-    r = y - ybar
-    return ((r * r).sum(axis=0) if s is None else s @ (r * r),)
-
-
-def _resolve_rate(p: FitParams, obj: Objective, data: DaskBackend):
-    """(base rate, schedule), as ``gradfit.api`` picks them (Adam's spread from one pass)."""
-    minibatch = p.batch_size is not None and p.batch_size < obj.n
-    if p.learning_rate == "backtracking":
-        lr0 = 1.0
-    elif p.learning_rate == "auto":
-        if p.solver == "adam":
-            (ss,) = data.map_reduce(partial(_y_spread, ybar=data.y_mean))
-            lr0 = 0.05 * max(float(np.sqrt(ss / data.S).max()), 1e-12)
-        elif minibatch:
-            lr0 = 1.0 / obj.batch_lipschitz(p.batch_size)
-            if p.solver in ("momentum", "nesterov"):
-                lr0 *= 1.0 - p.momentum
-        else:
-            lr0 = 1.0 / obj.lipschitz()
-    else:
-        lr0 = float(p.learning_rate)
-    return lr0, make_schedule(p.schedule, lr0, max_iter=p.max_iter, minibatch=minibatch)
+        out = _local_sgd(obj, P0, p, _make_optimizer(p, True), schedule,
+                         resolve_tol(p.tol, True), average, moments, callback, rng)
+    return make_result(obj, out, p, lr0, info={"local_sgd": True})
 
 
 # --------------------------------------------------------------------------- local SGD

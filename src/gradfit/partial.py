@@ -38,7 +38,7 @@ from dataclasses import dataclass, fields
 import numpy as np
 from sklearn.utils import check_random_state
 
-from gradfit.api import FitParams, _initial_point, _make_optimizer, _resolve_rate, prepare_data
+from gradfit.api import FitParams, _initial_point, _make_optimizer, prepare_data, resolve_rate
 from gradfit.backends import InMemory
 from gradfit.exceptions import DivergenceError, InputError
 from gradfit.objective import Objective
@@ -133,7 +133,7 @@ def _start(p: FitParams, X, y2, sw, single: bool, coef_init,
     rng = np.random.default_rng(check_random_state(p.random_state).randint(2**31 - 1))
     P0 = _initial_point(obj, y2, sw, coef_init, intercept_init, p.standardize)
     minibatch = p.batch_size is not None and p.batch_size < obj.n
-    lr0, _ = _resolve_rate(p, obj, y2, sw)
+    lr0, _ = resolve_rate(p, obj)
     opt = _make_optimizer(p, minibatch)
     average = minibatch if p.average is None else bool(p.average)
     state = PartialState(p, obj.mu, obj.sigma, P0.copy(), opt.init(P0),

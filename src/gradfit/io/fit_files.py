@@ -20,31 +20,27 @@ coefficients of the run that was never interrupted.
 
 from __future__ import annotations
 
-import warnings
-from dataclasses import asdict, fields
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
-from sklearn.utils import check_random_state
 
 from gradfit.api import (
     FitParams,
     _finish,
     _initial_point,
-    _make_optimizer,
-    _resolve_rate,
-    resolve_tol,
+    check_params,
+    make_result,
+    make_rng,
+    resolve_rate,
+    run_solver,
 )
 from gradfit.backends.files import FileBackend
 from gradfit.checkpoint import Checkpointer, check_compatible, load_checkpoint
-from gradfit.engine import LoopConfig, train
-from gradfit.exceptions import ConvergenceWarning
 from gradfit.objective import Objective
 from gradfit.penalties import make_penalty
 from gradfit.result import FitResult, History
 from gradfit.schedules import make_schedule
-from gradfit.second_order import conjugate_gradient, lbfgs
-from gradfit.sources import BatchSource
 
 __all__ = ["fit_files", "fit_backend"]
 
@@ -99,10 +95,7 @@ def fit_files(paths, target, features=None, *, weight=None, batch_rows=65536, bu
 
 
 def _params(params: dict) -> FitParams:
-    unknown = set(params) - {f.name for f in fields(FitParams)}
-    if unknown:
-        raise TypeError(f"unknown parameter(s) {sorted(unknown)}; see help(gradfit.GDRegressor)")
-    p = FitParams(**params).validate()
+    p = check_params(params)
     if p.early_stopping:
         raise ValueError("early_stopping is not available on streamed data (the held-out rows "
                          "would have to stay in memory); hold out a validation file and "
@@ -150,48 +143,24 @@ def fit_backend(data, *, single_output=None, callback=None, coef_init=None,
     ymean = _target_mean(data)
     P0 = _initial_point(obj, ymean[None, :], None, coef_init, intercept_init, p.standardize)
     minibatch = p.batch_size is not None and p.batch_size < obj.n
-    tol = resolve_tol(p.tol, minibatch)
-    rng = np.random.default_rng(check_random_state(p.random_state).randint(2**31 - 1))
-    info_extra = {}
-    with np.errstate(all="ignore"):
-        if p.solver == "lbfgs":
-            out, lr0 = lbfgs(obj, P0, max_iter=p.max_iter, tol=tol, callback=callback), None
-        elif p.solver == "cg":
-            out = conjugate_gradient(obj, P0, max_iter=p.max_iter, tol=tol, callback=callback)
-            lr0 = None
+    rate, hook, resume_state, info_extra = None, None, None, {}
+    if p.solver not in ("lbfgs", "cg"):
+        if saved is not None:
+            lr0 = float(extra["lr0"])
+            obj._lipschitz = float(extra["lipschitz"]) if extra["lipschitz"] > 0 else None
+            rate = lr0, make_schedule(p.schedule, lr0, max_iter=p.max_iter, minibatch=minibatch)
+            resume_state = lambda opt: saved.bind(opt).to_engine()  # noqa: E731
         else:
-            if saved is not None:
-                lr0 = float(extra["lr0"])
-                obj._lipschitz = float(extra["lipschitz"]) if extra["lipschitz"] > 0 else None
-                schedule = make_schedule(p.schedule, lr0, max_iter=p.max_iter,
-                                         minibatch=minibatch)
-            else:
-                lr0, schedule = _rate(p, obj, data, ymean, minibatch)
-            opt = _make_optimizer(p, minibatch)
-            hook = None
-            if checkpoint is not None:
-                arrays = {"mu": obj.mu, "sigma": obj.sigma, "lr0": np.array(lr0),
-                          "lipschitz": np.array(obj._lipschitz or 0.0)}
-                hook = Checkpointer(checkpoint, meta, arrays, every=checkpoint_every)
-                info_extra = {"checkpoint": str(checkpoint),
-                              "resumed_from_epoch": None if saved is None else saved.epoch}
-            cfg = LoopConfig(optimizer=opt, schedule=schedule, max_iter=p.max_iter, tol=tol,
-                             n_iter_no_change=p.n_iter_no_change,
-                             average=minibatch if p.average is None else p.average,
-                             backtracking=p.learning_rate == "backtracking",
-                             callback=callback, on_epoch_end=hook,
-                             resume_state=None if saved is None else saved.bind(opt).to_engine())
-            out = train(obj, BatchSource(data, p.batch_size), P0, cfg, rng)
-    coef, icpt = obj.to_original(out.P)
-    info = dict(out.info, standardized=p.standardize, **_data_info(data), **info_extra)
-    res = FitResult(coef, icpt, out.n_iter, out.converged, out.stop_reason, out.objective,
-                    out.history, solver=p.solver, learning_rate=lr0,
-                    lipschitz=obj._lipschitz, info=info)
-    if not out.converged and not out.stop_reason.startswith("stopped by the callback"):
-        warnings.warn(
-            f"{p.solver} did not converge: {out.stop_reason}. Increase max_iter, loosen tol, "
-            "or use a faster solver (solver='lbfgs', 'nesterov' or 'exact')",
-            ConvergenceWarning, stacklevel=2)
+            rate = resolve_rate(p, obj)
+        if checkpoint is not None:
+            arrays = {"mu": obj.mu, "sigma": obj.sigma, "lr0": np.array(rate[0]),
+                      "lipschitz": np.array(obj._lipschitz or 0.0)}
+            hook = Checkpointer(checkpoint, meta, arrays, every=checkpoint_every)
+            info_extra = {"checkpoint": str(checkpoint),
+                          "resumed_from_epoch": None if saved is None else saved.epoch}
+    out, lr0 = run_solver(obj, P0, p, rng=make_rng(p), callback=callback, rate=rate,
+                          on_epoch_end=hook, resume_state=resume_state)
+    res = make_result(obj, out, p, lr0, info=dict(_data_info(data), **info_extra))
     return _finish(res, single)
 
 
@@ -217,17 +186,6 @@ def _target_mean(data) -> np.ndarray:
 def _weighted_sum(A, s):
     """Column sums of ``A`` weighted by ``s`` (None: unit), as ``np.average`` computes them."""
     return A.sum(axis=0) if s is None else (A * s[:, None]).sum(axis=0)
-
-
-def _rate(p: FitParams, obj: Objective, data, ymean, minibatch: bool):
-    """(base rate, schedule): ``api._resolve_rate``, with Adam's "auto" rate (0.05 x the
-    target's spread) computed in one pass instead of from y in memory."""
-    if p.solver != "adam" or p.learning_rate != "auto":
-        return _resolve_rate(p, obj, None, None)
-
-    (ss,) = data.map_reduce(lambda X, Y, s: (_weighted_sum((Y - ymean) ** 2, s),))
-    lr0 = 0.05 * max(float(np.sqrt(ss / data.S).max()), 1e-12)
-    return lr0, make_schedule(p.schedule, lr0, max_iter=p.max_iter, minibatch=minibatch)
 
 
 def _exact_stream(p: FitParams, pen, data) -> FitResult:
