@@ -15,6 +15,7 @@ EXAMPLES = """\
 examples:
   gradfit fit data.csv --target y                 fit and print the coefficients
   gradfit fit data.csv -t y --save model.json     ... and save the model
+  gradfit fit 'data/*.parquet' -t y               stream many files (or --dask local)
   gradfit predict model.json new.csv > out.csv    apply a saved model
   gradfit compare data.csv -t y                   race the solvers and scikit-learn
   gradfit demo                                    the tutorial, with an HTML report

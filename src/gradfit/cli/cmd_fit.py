@@ -9,7 +9,12 @@ import numpy as np
 
 from gradfit.cli import output
 from gradfit.cli.fitting import exact_result, fit_estimator, write_view_files
-from gradfit.cli.options import add_data_options, add_estimator_options, estimator_params
+from gradfit.cli.options import (
+    add_data_options,
+    add_estimator_options,
+    add_stream_options,
+    estimator_params,
+)
 
 __all__ = ["add_parser", "run", "fit_record", "summary_rows"]
 
@@ -21,6 +26,10 @@ examples:
   gradfit fit data.csv -t y --json > result.json
   gradfit fit data.csv -t y --report report.html --plots charts/
   cat data.csv | gradfit fit - -t y --quiet
+  gradfit fit 'data/*.parquet' -t y --checkpoint run.ckpt     streamed, resumable
+  gradfit fit 'data/*.parquet' -t y --checkpoint run.ckpt --resume
+  gradfit fit 'data/*.csv' -t y --skip-bad-rows --weight w --solver exact
+  gradfit fit 'data/*.parquet' -t y --dask local
 """
 
 
@@ -28,11 +37,13 @@ def add_parser(commands) -> argparse.ArgumentParser:
     """Register ``fit`` on the subcommand action."""
     p = commands.add_parser(
         "fit", help="fit a linear model to a table by gradient descent",
-        description="Fit y = X w + b to a CSV or Parquet table and print the coefficients, "
+        description="Fit y = X w + b to a CSV or Parquet table (or to many files, streamed "
+                    "block by block, or on a Dask cluster) and print the coefficients, "
                     "the objective, R², the iterations and why the fit stopped.",
         epilog=EXAMPLES,
     )
-    add_data_options(p)
+    add_data_options(p, many=True)
+    add_stream_options(p)
     add_estimator_options(p)
     out = p.add_argument_group("output")
     out.add_argument("--json", action="store_true",
@@ -136,35 +147,99 @@ def _penalized_reason(est) -> str | None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run ``gradfit fit``."""
-    from gradfit.io import read_table, save_model, train_data_hash
+    """Run ``gradfit fit``: in memory, streamed from the files, or on Dask (see
+    :func:`gradfit.cli.streaming.choose`)."""
+    from gradfit.cli import streaming
+
+    plan = streaming.choose(args)
+    show_progress = not (args.quiet or args.json) and output.is_interactive()
+    if plan.note and not args.quiet and not args.json:
+        print(f"gradfit: note: {plan.note}", file=sys.stderr)
+    if plan.mode == "memory":
+        return _finish(args, _fit_in_memory(args, show_progress))
+    try:
+        if plan.mode == "dask":
+            fitted = streaming.fit_on_dask(args, estimator_params(args), plan,
+                                           show=show_progress)
+        else:
+            fitted = streaming.fit_files_streamed(args, estimator_params(args), plan,
+                                                  show=show_progress)
+    except KeyboardInterrupt:
+        print(f"gradfit: {_interrupted(args)}", file=sys.stderr)
+        return 130
+    return _finish(args, fitted)
+
+
+def _interrupted(args) -> str:
+    """The one line shown when Ctrl-C stops a streamed fit."""
+    from gradfit.cli.streaming import checkpoint_epoch
+
+    if not getattr(args, "checkpoint", None):
+        return ("interrupted (a long fit can be resumed when it runs with --checkpoint PATH)"
+                if not getattr(args, "dask", None) else "interrupted")
+    epoch = checkpoint_epoch(args.checkpoint)
+    if epoch is None:
+        return (f"interrupted before the first checkpoint was written to {args.checkpoint}; "
+                "rerun the same command to start again")
+    return (f"interrupted; the checkpoint of epoch {epoch} is in {args.checkpoint}: rerun the "
+            "same command with --resume to continue from it")
+
+
+def _fit_in_memory(args, show_progress: bool):
+    """The whole table in memory: read_table + GDRegressor (the ``Fitted`` fields)."""
+    from types import SimpleNamespace
+
+    from gradfit.io import read_table, train_data_hash
 
     table = read_table(args.data, target=args.target, features=args.features,
                        drop_missing=args.drop_missing)
     params = estimator_params(args)
-    show_progress = not (args.quiet or args.json) and output.is_interactive()
     with output.FitProgress() as progress:
         est, seconds = fit_estimator(table.X, table.y, params,
                                      callback=progress if show_progress else None)
     r2 = float(est.score(table.X, table.y))
+    return SimpleNamespace(
+        table=table, est=est, seconds=seconds, r2=r2,
+        train_hash=train_data_hash(table.X, table.y) if args.save else None,
+        summary=_summary(est, table) if args.summary else None, exact=None, stream=None,
+        rows=[], warnings=list(getattr(est, "cli_warnings_", [])), in_memory=True)
+
+
+def _finish(args, fitted) -> int:
+    """Show, save and report a fit (in memory, streamed or on Dask)."""
+    from gradfit.io import save_model
+
+    table, est, r2, seconds = fitted.table, fitted.est, fitted.r2, fitted.seconds
     record = fit_record(table, est, r2, seconds)
+    record["stream"] = fitted.stream
     rows = summary_rows(table, est, r2, seconds)
+    if fitted.rows:
+        rows[-1:-1] = fitted.rows  # before the time
     notes = []
+    stream = fitted.stream or {}
+    if stream.get("skipped_rows"):
+        examples = "; ".join(stream.get("skipped_examples") or [])
+        fitted.warnings.insert(0, f"skipped {stream['skipped_rows']} malformed row(s)"
+                               + (f", the first at {examples}" if examples else ""))
     if args.save:
         path = save_model(args.save, est, target_name=table.target_name,
-                          train_hash=train_data_hash(table.X, table.y),
-                          feature_names=table.feature_names, n_train_rows=table.n_rows)
+                          train_hash=fitted.train_hash, feature_names=table.feature_names,
+                          n_train_rows=table.n_rows)
         record["files"]["model"] = str(path)
         notes.append(f"saved the model to {path}")
     if args.report or args.plots:
-        view = _view(table, est, rows, record)
+        view = _view(table, est, rows, record, exact=fitted.exact,
+                     in_memory=getattr(fitted, "in_memory", False))
         files = write_view_files(view, report=args.report, plots=args.plots)
         record["files"].update(files)
         if files["report"]:
             notes.append(f"wrote the report to {files['report']}")
         if files["plots"]:
             notes.append(f"wrote {len(files['plots'])} charts to {args.plots}")
-    summary = _summary(est, table) if args.summary else None
+        if stream.get("sample_rows") is not None and stream["sample_rows"] < table.n_rows:
+            notes.append(f"the charts show the first {stream['sample_rows']:,} of "
+                         f"{table.n_rows:,} rows")
+    summary = fitted.summary
     if summary is not None:
         record["summary"] = summary.to_dict() if hasattr(summary, "to_dict") else str(summary)
     if args.json:
@@ -172,7 +247,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         _print(table, est, rows, summary, args)
     if not args.quiet:
-        for message in getattr(est, "cli_warnings_", []):
+        for message in fitted.warnings:
             print(f"gradfit: warning: {message}", file=sys.stderr)
     if notes and not args.quiet and not args.json:
         err = output.stderr_console()
@@ -200,7 +275,7 @@ def _print(table, est, rows, summary, args) -> None:
         console.print(Text(str(summary)))
 
 
-def _view(table, est, rows, record):
+def _view(table, est, rows, record, *, exact=None, in_memory=True):
     from gradfit.charts.view import FitView
 
     solver = record["solver"] or "gd"
@@ -209,14 +284,18 @@ def _view(table, est, rows, record):
     if solver == "exact":
         results = {"exact": est.result_}
     else:
-        exact = exact_result(table.X, table.y, record["params"])
+        if in_memory:
+            exact = exact_result(table.X, table.y, record["params"])
         if exact is not None:
             results["exact"] = exact
     settings = {k: v for k, v in record["params"].items() if v is not None}
+    title = f"gradfit: {table.target_name} from {table.source}"
+    if not in_memory and len(table.X) < table.n_rows:
+        title += f" (charts from the first {len(table.X):,} of {table.n_rows:,} rows)"
     return FitView(
         X=table.X, y=table.y, feature_names=list(table.feature_names),
         target_name=table.target_name, results=results, exact_name=exact_name,
+        sample_weight=None if in_memory else table.sample_weight,
         fit_intercept=bool(record["params"].get("fit_intercept", True)),
-        settings=settings, summary_rows=rows,
-        title=f"gradfit: {table.target_name} from {table.source}",
+        settings=settings, summary_rows=rows, title=title,
     )

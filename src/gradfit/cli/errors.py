@@ -17,6 +17,20 @@ def _one_line(text: str) -> str:
     return " ".join(str(text).split())
 
 
+# The library's messages name its keyword arguments; on the command line, name the flags.
+_CLI_WORDS = (
+    ("pass skip_bad_rows=True", "pass --skip-bad-rows"),
+    ("pass drop_missing=True", "pass --drop-missing"),
+    ("start afresh without resume", "start afresh without --resume"),
+)
+
+
+def _cli_words(text: str) -> str:
+    for library, flag in _CLI_WORDS:
+        text = text.replace(library, flag)
+    return text
+
+
 def user_message(exc: BaseException) -> str | None:
     """The one-line message for a user error, or None when ``exc`` is an internal error."""
     from gradfit.cli.options import UsageError
@@ -27,7 +41,7 @@ def user_message(exc: BaseException) -> str | None:
             fix += f", or a fixed --learning-rate below {exc.safe_rate:.3g}"
         return _one_line(f"{exc} ({fix})")
     if isinstance(exc, (UsageError, InputError, UserError)):
-        return _one_line(str(exc))
+        return _one_line(_cli_words(str(exc)))
     return None
 
 

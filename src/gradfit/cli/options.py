@@ -13,6 +13,7 @@ __all__ = [
     "SOLVERS",
     "add_estimator_options",
     "add_data_options",
+    "add_stream_options",
     "estimator_params",
     "split_names",
 ]
@@ -129,16 +130,61 @@ def add_estimator_options(parser: argparse.ArgumentParser) -> None:
         group.add_argument(flag, dest=param, default=None, help=text, **kwargs)
 
 
-def add_data_options(parser: argparse.ArgumentParser, *, target_required: bool = True) -> None:
-    """DATA, --target, --features, --drop-missing."""
+def add_data_options(parser: argparse.ArgumentParser, *, target_required: bool = True,
+                     many: bool = False) -> None:
+    """DATA, --target, --features, --drop-missing (``many``: DATA may name several files)."""
     parser.add_argument("data", metavar="DATA",
-                        help="CSV or Parquet file, or '-' for CSV on standard input")
+                        help="CSV or Parquet file, a folder or a quoted glob of them "
+                             "('data/*.parquet': streamed), or '-' for CSV on standard input"
+                        if many else "CSV or Parquet file, or '-' for CSV on standard input")
     parser.add_argument("--target", "-t", required=target_required, metavar="COL",
                         help="the column to predict")
     parser.add_argument("--features", "-f", type=split_names, metavar="A,B,...",
                         help="predictor columns (default: every column but the target)")
     parser.add_argument("--drop-missing", action="store_true",
                         help="drop rows with missing values instead of stopping")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def add_stream_options(parser: argparse.ArgumentParser) -> None:
+    """How ``fit`` reads its data: in memory, streamed from the files, or on Dask."""
+    group = parser.add_argument_group(
+        "large data (streamed from the files; see docs/out-of-core.md)")
+    how = group.add_mutually_exclusive_group()
+    how.add_argument("--stream", action="store_true",
+                     help="read the files block by block (default for a folder, a glob, "
+                          "several files, or a file larger than a quarter of the memory)")
+    how.add_argument("--in-memory", action="store_true",
+                     help="read the one file into memory, however large")
+    group.add_argument("--checkpoint", metavar="PATH",
+                       help="save the fit's state there after every epoch (first-order "
+                            "solvers; implies --stream)")
+    group.add_argument("--checkpoint-every", type=_positive_int, default=1, metavar="N",
+                       help="write the checkpoint every N epochs (default 1)")
+    group.add_argument("--resume", action="store_true",
+                       help="continue from --checkpoint PATH (same data and options)")
+    group.add_argument("--skip-bad-rows", action="store_true",
+                       help="skip and count malformed rows instead of stopping (implies "
+                            "--stream)")
+    group.add_argument("--weight", metavar="COL",
+                       help="column of non-negative sample weights (implies --stream)")
+    group.add_argument("--batch-rows", type=_positive_int, metavar="N",
+                       help="rows read at a time (default 65536; implies --stream)")
+    group.add_argument("--dask", metavar="ADDRESS",
+                       help="fit on a Dask cluster: 'local' (a new cluster on this machine) "
+                            "or a scheduler address such as tcp://host:8786 "
+                            "(needs gradfit[dask])")
+    group.add_argument("--dask-workers", type=_positive_int, metavar="N",
+                       help="worker processes of --dask local (default: one per core)")
 
 
 def estimator_params(args: argparse.Namespace) -> dict:

@@ -17,6 +17,9 @@ __all__ = [
     "num",
     "key_value_table",
     "FitProgress",
+    "StreamProgress",
+    "status",
+    "human_bytes",
     "is_interactive",
 ]
 
@@ -178,3 +181,83 @@ class FitProgress:
         if self._progress is not None:
             self._progress.stop()
             self._progress = None
+
+
+def human_bytes(n) -> str:
+    """``1234567`` -> ``"1.2 MB"`` (decimal units, as file managers show them)."""
+    n = float(n)
+    for unit in ("B", "kB", "MB", "GB", "TB"):
+        if abs(n) < 1000 or unit == "TB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.3g} {unit}"
+        n /= 1000
+    return f"{n:.3g} PB"  # pragma: no cover - the loop returns
+
+
+class StreamProgress(FitProgress):
+    """The progress bar of a streamed fit: epoch / max_iter, objective, rows and bytes read
+    since the fit began, the reading rate and the time left.
+
+    Parameters
+    ----------
+    read : callable () -> (rows, bytes or None)
+        What the fit has read so far (e.g. passes made x rows and file bytes).
+    delay, label, interval
+        As for :class:`FitProgress`.
+    """
+
+    def __init__(self, read, delay: float = 0.5, label: str = "fitting",
+                 interval: float = 0.1):
+        super().__init__(delay=delay, label=label, interval=interval)
+        self.read = read
+
+    def _start(self, info: dict) -> None:
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+        )
+
+        self._progress = Progress(
+            TextColumn(f"{self.label} epoch"),
+            MofNCompleteColumn(),
+            BarColumn(bar_width=20),
+            TextColumn("objective {task.fields[objective]:.6g}"),
+            TextColumn("{task.fields[volume]}"),
+            TextColumn("{task.fields[speed]}"),
+            TextColumn("left"),
+            TimeRemainingColumn(),
+            console=stderr_console(),
+            transient=True,
+        )
+        self._progress.start()
+        total = int(info.get("max_iter") or 0) or None
+        self._task = self._progress.add_task(self.label, total=total, **self._fields(info))
+
+    def _fields(self, info: dict) -> dict:
+        elapsed = float(info.get("elapsed", 0.0))
+        rows, nbytes = self.read()
+        volume = f"read {rows:,} rows" + (f", {human_bytes(nbytes)}" if nbytes is not None else "")
+        if elapsed > 0:
+            speed = f"{rows / elapsed:,.0f} rows/s" + (
+                f", {human_bytes(nbytes / elapsed)}/s" if nbytes is not None else "")
+        else:
+            speed = ""
+        return {"objective": float(info.get("objective", float("nan"))),
+                "volume": volume, "speed": speed}
+
+
+class _NoStatus:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+def status(message: str, show: bool):
+    """A transient spinner with ``message`` on stderr while a block runs (when ``show``)."""
+    if not show:
+        return _NoStatus()
+    return stderr_console().status(message)
