@@ -64,6 +64,10 @@ class LoopConfig:
     # go on) with the loop's state, a dict of references (serialize it before returning)
     on_epoch_end: Callable[[dict], None] | None = None
     resume_state: dict | None = None  # such a state: the loop continues from it
+    # one whole mini-batch epoch compiled (gradfit.minibatch_numba.epoch_runner):
+    # run(P, state, avg, n_avg, epoch, rng) -> (P, state, avg, n_avg, lr), the same updates as
+    # the Python loop below (the reference path, used when this is None)
+    compiled_epoch: Callable | None = None
 
 
 @dataclass
@@ -185,15 +189,19 @@ def train(obj: Objective, source: BatchSource, P0, cfg: LoopConfig, rng) -> Loop
             else:
                 if cfg.average and epoch == 2:  # average from the second epoch on:
                     n_avg = 0  # the first one only travels from the starting point
-                for j, (Xb, yb, sb) in enumerate(source.epoch(rng)):
-                    lr = cfg.schedule(epoch - 1.0 + j / nb)
-                    gb = obj.batch_grad(P, Xb, yb, sb)
-                    d, state = opt.update(gb, state)
-                    x = obj.prox(P - lr * d, lr / opt.metric(state))
-                    P, state = opt.after_step(x, P, state)
-                    if cfg.average:
-                        n_avg += 1
-                        avg += (opt.position(P, state) - avg) / n_avg
+                if cfg.compiled_epoch is not None:  # the same epoch in one compiled call
+                    P, state, avg, n_avg, lr = cfg.compiled_epoch(P, state, avg, n_avg, epoch,
+                                                                  rng)
+                else:
+                    for j, (Xb, yb, sb) in enumerate(source.epoch(rng)):
+                        lr = cfg.schedule(epoch - 1.0 + j / nb)
+                        gb = obj.batch_grad(P, Xb, yb, sb)
+                        d, state = opt.update(gb, state)
+                        x = obj.prox(P - lr * d, lr / opt.metric(state))
+                        P, state = opt.after_step(x, P, state)
+                        if cfg.average:
+                            n_avg += 1
+                            avg += (opt.position(P, state) - avg) / n_avg
                 f, g = obj.value_grad(avg if cfg.average else opt.position(P, state))
             if cfg.average and source.full_batch:
                 f, g_rep = obj.value_grad(avg)

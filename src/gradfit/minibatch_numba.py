@@ -1,0 +1,463 @@
+"""One whole mini-batch epoch, compiled (optional, needs numba: ``gradfit[fast]``).
+
+The training loop (:mod:`gradfit.engine`) runs a mini-batch epoch in Python::
+
+    for j, (Xb, yb, sb) in enumerate(source.epoch(rng)):      # shuffled, rows sorted
+        lr = schedule(epoch - 1 + j / nb)
+        g = obj.batch_grad(P, Xb, yb, sb)                      # one kernel pass
+        d, state = opt.update(g, state)
+        x = obj.prox(P - lr * d, lr / opt.metric(state))
+        P, state = opt.after_step(x, P, state)
+        avg += (opt.position(P, state) - avg) / n_avg           # Polyak averaging
+
+With small batches the Python around each batch (indexing, a dozen numpy calls, the
+optimizer's records) costs 30-50 us, hundreds of times the arithmetic.  :func:`epoch_runner`
+returns a function that runs the same epoch in one compiled call: the same permutation (one
+``rng.permutation(n)`` per epoch, so the generator advances as in the loop and checkpoints
+resume alike), the same sorted rows per batch, the same gradient in the same summation
+order as :func:`gradfit.kernels_numba.value_grad` (rows in tiles of 4, left to right), the
+same optimizer arithmetic (gd, heavy ball, Nesterov with a constant beta, Adam), the same
+prox (none, l1, l2, elastic net with the per-coordinate weights ``c`` and Adam's metric) and
+the same running average.  The learning rates come from the fit's schedule: the built-in
+ones of :mod:`gradfit.schedules` are evaluated in compiled code with the same libm calls
+(checked against the Python schedule at a few points of every chunk, else the Python
+schedule is called per batch), any other callable per batch in Python.
+
+So when the loop's kernel is the compiled one (``Objective.kernel is
+kernels_numba.value_grad``, which ``gradfit.fit`` picks for X of at least
+``api.NUMBA_MIN_CELLS`` cells), the compiled epoch gives the loop's numbers bit for bit;
+with the numpy kernel (smaller X) they agree up to the summation order of BLAS.  Applies to
+the in-memory backend only (``gradfit.backends.InMemory``), squared and huber losses, float32
+or float64 X (read as stored, accumulated in float64: no copy of X is made) and batches of
+at most :data:`MAX_BATCH` rows (beyond that the Python overhead is amortised and the loop is
+as fast).
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+
+import numpy as np
+
+__all__ = ["MAX_BATCH", "available", "epoch_runner", "warmup"]
+
+MAX_BATCH = 4096  # largest batch run compiled (one kernel block: the same summation order)
+CHUNK_BATCHES = 1 << 16  # batches per compiled call: bounds the learning-rate buffer (512 KiB)
+_LOSS_CODE = {"squared": 0, "huber": 1}
+_OPT_CODE = {"gd": 0, "momentum": 1, "nesterov": 2, "adam": 3}
+_AHEAD = 12  # rows prefetched ahead of the one being read (a row is 1-3 cache lines)
+_ADAM = (0.9, 0.999, 1e-8)  # optimizers.adam()'s defaults, as gradfit.fit builds it
+
+try:  # numba is optional
+    import numba
+    from llvmlite import ir
+    from numba import njit, types
+    from numba.core import cgutils
+    from numba.extending import intrinsic
+except Exception:  # pragma: no cover - numba missing
+    numba = None
+
+
+def available() -> bool:
+    return numba is not None
+
+
+if numba is not None:
+
+    @njit(cache=True, fastmath=False)
+    def _schedule_fill(kind, lr0, a, b, e, j0, nb, out):
+        """out[j - j0] = schedule(e - 1 + j / nb), written as gradfit.schedules writes it:
+        0 constant, 1 inverse_scaling (a = power), 2 step (a = every, b = drop),
+        3 cosine (a = T)."""
+        for jj in range(out.shape[0]):
+            t = e - 1.0 + (j0 + jj) / nb
+            if kind == 0:
+                out[jj] = lr0
+            elif kind == 1:
+                out[jj] = lr0 / (1.0 + t) ** a
+            elif kind == 2:
+                out[jj] = lr0 * math.pow(b, float(math.floor(t / a)))
+            else:
+                out[jj] = lr0 * 0.5 * (1.0 + math.cos(math.pi * min(t, a) / a))
+
+    @njit(cache=True, fastmath=False)
+    def _prox_coord(u, st, l1, l2, cj):
+        """penalties.Penalty.prox on one coordinate: soft-threshold, then shrink."""
+        if l1 > 0.0:
+            a = abs(u) - st * l1 * cj
+            if a < 0.0:
+                a = 0.0
+            if u > 0.0:
+                u = a
+            elif u < 0.0:
+                u = -a
+            elif u == 0.0:
+                u = 0.0
+            # nan stays nan
+        if l2 > 0.0:
+            u = u / (1.0 + st * l2 * cj * cj)
+        return u
+
+    @intrinsic
+    def _prefetch(typingctx, arr, i, j):
+        """Hint the CPU to fetch the cache line of arr[i, j] (llvm.prefetch: read, keep in
+        all cache levels); no effect on any value."""
+        if not (isinstance(arr, types.Array) and arr.ndim == 2
+                and isinstance(i, types.Integer) and isinstance(j, types.Integer)):
+            return None
+
+        def codegen(context, builder, signature, args):
+            aryty = signature.args[0]
+            ary = context.make_array(aryty)(context, builder, args[0])
+            ii = context.cast(builder, args[1], signature.args[1], types.intp)
+            jj = context.cast(builder, args[2], signature.args[2], types.intp)
+            ptr = cgutils.get_item_pointer2(
+                context, builder, ary.data, cgutils.unpack_tuple(builder, ary.shape),
+                cgutils.unpack_tuple(builder, ary.strides), aryty.layout, [ii, jj],
+                wraparound=False, boundscheck=False)
+            i8p = ir.IntType(8).as_pointer()
+            i32 = ir.IntType(32)
+            fnty = ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32])
+            fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.prefetch.p0")
+            builder.call(fn, [builder.bitcast(ptr, i8p), i32(0), i32(3), i32(1)])
+            return context.get_dummy_value()
+
+        return types.void(arr, i, j), codegen
+
+    @njit(cache=True, fastmath=False)
+    def _prefetch_row(X, i):
+        d = X.shape[1]
+        for j in range(0, d, 64 // X.itemsize):
+            _prefetch(X, i, j)
+        _prefetch(X, i, d - 1)
+
+    @njit(cache=True, fastmath=False)
+    def _epoch_chunk(X, Y, sw, has_w, mu, sigma, c, order, B, j0, lrs, S, loss, eps,
+                     opt, beta, b1, b2, aeps, tstep, P, M1, M2, XP, has_pen, l1, l2,
+                     fit_icpt, average, A, n_avg, idx, acc, V, bt, G, D, XN, STEP):
+        """Batches j0 .. j0 + len(lrs) - 1 of one epoch, updating in place the parameters
+        P, the optimizer's state (M1: momentum's v or Adam's m; M2: Adam's v; XP:
+        Nesterov's last x) and the average A, all stored transposed, (k, p), so that every
+        per-coordinate loop runs over contiguous memory.  Returns (Adam's step count,
+        n_avg).  Each operation is the one numpy does in the Python loop, in the same
+        order, so the numbers are the same."""
+        n = X.shape[0]
+        d = X.shape[1]
+        k = P.shape[0]
+        p = P.shape[1]
+        pf = min(n, j0 * B + B + _AHEAD)  # rows up to order[pf - 1] were prefetched
+        for t in range(j0 * B, pf):
+            _prefetch_row(X, order[t])
+        for jb in range(lrs.shape[0]):
+            start = (j0 + jb) * B
+            m = min(B, n - start)
+            # the batch's rows, sorted (InMemory.minibatches: np.sort(order[start:stop]))
+            if m <= 32:
+                for t in range(m):
+                    r = order[start + t]
+                    u = t - 1
+                    while u >= 0 and idx[u] > r:
+                        idx[u + 1] = idx[u]
+                        u -= 1
+                    idx[u + 1] = r
+            else:
+                idx[:m] = np.sort(order[start:start + m])
+            # Objective.raw_pass: v = w~ / sigma, b~; then kernels_numba._block_c's sums
+            for q in range(k):
+                Pq = P[q]
+                Vq = V[q]
+                for j in range(d):
+                    Vq[j] = Pq[j] / sigma[j]
+                bt[q] = Pq[d] if fit_icpt else 0.0
+                aq = acc[q]
+                for j in range(d + 1):
+                    aq[j] = 0.0
+            t = 0
+            while t < m:
+                last = min(n, start + m + t + 4 + _AHEAD)  # a batch and a few rows ahead
+                while pf < last:
+                    _prefetch_row(X, order[pf])
+                    pf += 1
+                if t + 4 > m:
+                    break
+                i0 = idx[t]
+                i1 = idx[t + 1]
+                i2 = idx[t + 2]
+                i3 = idx[t + 3]
+                for q in range(k):
+                    Vq = V[q]
+                    p0 = 0.0
+                    p1 = 0.0
+                    p2 = 0.0
+                    p3 = 0.0
+                    for j in range(d):
+                        mj = mu[j]
+                        vj = Vq[j]
+                        p0 += (X[i0, j] - mj) * vj
+                        p1 += (X[i1, j] - mj) * vj
+                        p2 += (X[i2, j] - mj) * vj
+                        p3 += (X[i3, j] - mj) * vj
+                    bq = bt[q]
+                    c0 = _dloss(Y[i0, q] - (p0 + bq), sw[i0] if has_w else 1.0, loss, eps)
+                    c1 = _dloss(Y[i1, q] - (p1 + bq), sw[i1] if has_w else 1.0, loss, eps)
+                    c2 = _dloss(Y[i2, q] - (p2 + bq), sw[i2] if has_w else 1.0, loss, eps)
+                    c3 = _dloss(Y[i3, q] - (p3 + bq), sw[i3] if has_w else 1.0, loss, eps)
+                    aq = acc[q]
+                    aq[d] += c0
+                    aq[d] += c1
+                    aq[d] += c2
+                    aq[d] += c3
+                    for j in range(d):
+                        mj = mu[j]
+                        aq[j] += (c0 * (X[i0, j] - mj) + c1 * (X[i1, j] - mj)
+                                  + c2 * (X[i2, j] - mj) + c3 * (X[i3, j] - mj))
+                t += 4
+            while t < m:
+                i = idx[t]
+                s = sw[i] if has_w else 1.0
+                for q in range(k):
+                    Vq = V[q]
+                    pr = 0.0
+                    for j in range(d):
+                        pr += (X[i, j] - mu[j]) * Vq[j]
+                    cq = _dloss(Y[i, q] - (pr + bt[q]), s, loss, eps)
+                    aq = acc[q]
+                    aq[d] += cq
+                    for j in range(d):
+                        aq[j] += cq * (X[i, j] - mu[j])
+                t += 1
+            # Objective.batch_grad: (gz / sigma, gb) / (m S / n)
+            den = m * S / n
+            lr = lrs[jb]
+            if opt == 3:
+                tstep += 1
+                bc1 = 1.0 - math.pow(b1, float(tstep))
+                bc2 = 1.0 - math.pow(b2, float(tstep))
+            if average:
+                n_avg += 1
+            for q in range(k):
+                Gq = G[q]
+                aq = acc[q]
+                for j in range(d):
+                    Gq[j] = (aq[j] / sigma[j]) / den
+                if fit_icpt:
+                    Gq[d] = aq[d] / den
+                Pq = P[q]
+                Dq = D[q]
+                Xq = XN[q]
+                # optimizer.update: the direction and the prox step lr / metric
+                if opt == 1:
+                    Mq = M1[q]
+                    for r in range(p):
+                        Mq[r] = beta * Mq[r] + Gq[r]
+                    for r in range(p):
+                        Xq[r] = Pq[r] - lr * Mq[r]
+                elif opt == 3:
+                    Mq = M1[q]
+                    Wq = M2[q]
+                    Sq = STEP[q]
+                    for r in range(p):
+                        g = Gq[r]
+                        Mq[r] = b1 * Mq[r] + (1.0 - b1) * g
+                        Wq[r] = b2 * Wq[r] + (1.0 - b2) * g * g
+                        Dq[r] = (Mq[r] / bc1) / (math.sqrt(Wq[r] / bc2) + aeps)
+                        Sq[r] = lr / (math.sqrt(Wq[r] / bc2) + aeps)
+                    for r in range(p):
+                        Xq[r] = Pq[r] - lr * Dq[r]
+                else:
+                    for r in range(p):
+                        Xq[r] = Pq[r] - lr * Gq[r]
+                # x = prox(P - lr d, lr / metric) on the coefficient rows
+                if has_pen:
+                    if opt == 3:
+                        for r in range(d):
+                            Xq[r] = _prox_coord(Xq[r], STEP[q, r], l1, l2, c[r])
+                    else:
+                        step = lr / (1.0 - beta) if opt == 1 else lr / 1.0
+                        for r in range(d):
+                            Xq[r] = _prox_coord(Xq[r], step, l1, l2, c[r])
+                # P, state = after_step(x, P, state); the running average of position()
+                if opt == 2:
+                    XPq = XP[q]
+                    for r in range(p):
+                        Pq[r] = Xq[r] + beta * (Xq[r] - XPq[r])
+                    for r in range(p):
+                        XPq[r] = Xq[r]
+                else:
+                    for r in range(p):
+                        Pq[r] = Xq[r]
+                if average:
+                    Aq = A[q]
+                    for r in range(p):
+                        Aq[r] += (Xq[r] - Aq[r]) / n_avg
+        return tstep, n_avg
+
+    @njit(cache=True, fastmath=False)
+    def _dloss(r, s, loss, eps):
+        """s * dloss/dp for r = y - p (kernels_numba._dloss, the derivative only)."""
+        if loss == 0 or abs(r) <= eps:
+            return s * (-2.0 * r)
+        if r > 0:
+            return s * (-2.0 * eps)
+        return s * (2.0 * eps)
+
+
+# ---------------------------------------------------------------------------- schedules
+def _schedule_spec(schedule):
+    """(kind, a, b, lr0) for a schedule built by gradfit.schedules, recognised by its code and
+    read with inspect.getclosurevars; None for any other callable."""
+    from gradfit import schedules
+
+    code = getattr(schedule, "__code__", None)
+    if code is None:
+        return None
+    try:
+        known = {schedules.constant(1.0).__code__: 0,
+                 schedules.inverse_scaling(1.0).__code__: 1,
+                 schedules.step(1.0).__code__: 2,
+                 schedules.cosine(1.0).__code__: 3}
+        kind = known.get(code)
+        if kind is None:
+            return None
+        v = inspect.getclosurevars(schedule).nonlocals
+        a, b = {0: (0.0, 0.0), 1: (v.get("power"), 0.0), 2: (v.get("every"), v.get("drop")),
+                3: (v.get("T"), 0.0)}[kind]
+        return kind, float(a), float(b), float(v["lr0"])
+    except Exception:  # noqa: BLE001 - an unknown shape: the Python schedule is used
+        return None
+
+
+def _rates(schedule, spec, epoch, j0, j1, nb, out):
+    """out[:j1 - j0] = schedule(epoch - 1 + j / nb) for j in j0..j1-1 (bit for bit)."""
+    out = out[: j1 - j0]
+    if spec is not None:
+        kind, a, b, lr0 = spec
+        _schedule_fill(kind, lr0, a, b, float(epoch), j0, nb, out)
+        probe = {0, (j1 - j0) // 2, j1 - j0 - 1}
+        if all(out[jj] == schedule(epoch - 1.0 + (j0 + jj) / nb) for jj in probe):
+            return out
+    for jj in range(j1 - j0):
+        out[jj] = schedule(epoch - 1.0 + (j0 + jj) / nb)
+    return out
+
+
+# ---------------------------------------------------------------------------- the runner
+def _f64c(a):
+    return np.ascontiguousarray(a, dtype=np.float64)
+
+
+def epoch_runner(obj, batch_size, solver, momentum, schedule, *, exact_only=True):
+    """A function ``run(P, state, avg, n_avg, epoch, rng) -> (P, state, avg, n_avg, lr)``
+    doing one mini-batch epoch of ``engine.train`` compiled, or None where it does not apply
+    (numba missing, a backend other than InMemory, another loss or kernel, a batch above
+    :data:`MAX_BATCH` rows or the whole data).  ``solver``/``momentum`` describe the
+    optimizer as ``api._make_optimizer`` builds it for mini-batches.  With ``exact_only``
+    (the default) it applies only when the loop's kernel is the compiled one, whose numbers
+    it reproduces bit for bit."""
+    from gradfit import kernels, kernels_numba
+    from gradfit.backends import InMemory
+
+    if numba is None or not kernels_numba.available():
+        return None
+    data = obj.data
+    if type(data) is not InMemory or batch_size is None:
+        return None
+    B = min(int(batch_size), obj.n)
+    if B >= obj.n or B > MAX_BATCH or B > kernels_numba.BLOCK_ROWS:
+        return None
+    if obj.kernel is not kernels_numba.value_grad and (exact_only
+                                                       or obj.kernel is not kernels.value_grad):
+        return None
+    if obj.loss not in _LOSS_CODE or solver not in _OPT_CODE:
+        return None
+    X = data.X
+    if type(X) is not np.ndarray or X.ndim != 2 or X.dtype not in (np.float32, np.float64):
+        return None
+    from gradfit import optimizers
+
+    n, d, k = obj.n, obj.d, obj.k
+    Y = _f64c(data.y).reshape(n, k)
+    has_w = data.sw is not None
+    sw = _f64c(data.sw).reshape(n) if has_w else np.ones(1)
+    mu, sigma = _f64c(obj.mu), _f64c(obj.sigma)
+    c = _f64c(obj.c).reshape(d)
+    pen = obj.penalty
+    has_pen = not pen.is_zero
+    l1, l2 = (float(pen.l1), float(pen.l2)) if has_pen else (0.0, 0.0)
+    opt = _OPT_CODE[solver]
+    beta = float(momentum)
+    b1, b2, aeps = _ADAM
+    nb = -(-n // B)
+    spec = _schedule_spec(schedule)
+    p = obj.p
+    ws = dict(idx=np.zeros(B, dtype=np.int64), acc=np.zeros((k, d + 1)), V=np.zeros((k, d)),
+              bt=np.zeros(k), G=np.zeros((k, p)), D=np.zeros((k, p)), XN=np.zeros((k, p)),
+              STEP=np.zeros((k, p)))
+    lrbuf = np.empty(min(nb, CHUNK_BATCHES))
+    dummy = np.zeros((1, 1))
+    S = float(obj.S)
+    icpt = bool(obj.fit_intercept)
+    loss, eps = _LOSS_CODE[obj.loss], float(obj.epsilon)
+
+    def transposed(a):  # (p, k) -> a fresh C-contiguous float64 (k, p)
+        return np.array(np.asarray(a, dtype=np.float64).T, order="C")
+
+    def back(a):  # (k, p) -> a fresh C-contiguous (p, k), as the Python loop's arrays
+        return np.ascontiguousarray(a.T)
+
+    def run(P, state, avg, n_avg, epoch, rng):
+        order = rng.permutation(n)  # as InMemory.minibatches draws it
+        PT = transposed(P)
+        M1 = M2 = XP = dummy
+        tstep = 0
+        if opt == 1:
+            M1 = transposed(state.v)
+        elif opt == 2:
+            XP = transposed(state.x)
+        elif opt == 3:
+            M1, M2, tstep = transposed(state.m), transposed(state.v), int(state.t)
+        average = avg is not None
+        A = transposed(avg) if average else dummy
+        lr = None
+        for j0 in range(0, nb, CHUNK_BATCHES):
+            j1 = min(nb, j0 + CHUNK_BATCHES)
+            lrs = _rates(schedule, spec, epoch, j0, j1, nb, lrbuf)
+            tstep, n_avg = _epoch_chunk(
+                X, Y, sw, has_w, mu, sigma, c, order, B, j0, lrs, S, loss, eps, opt, beta,
+                b1, b2, aeps, tstep, PT, M1, M2, XP, has_pen, l1, l2, icpt, average, A,
+                int(n_avg), **ws)
+            lr = float(lrs[-1])
+        if opt == 1:
+            state = optimizers.MomentumState(back(M1))
+        elif opt == 2:
+            state = optimizers.NesterovState(back(XP), state.t)
+        elif opt == 3:
+            state = optimizers.AdamState(back(M1), back(M2), tstep)
+        return back(PT), state, (back(A) if average else None), n_avg, lr
+
+    return run
+
+
+def warmup() -> float:
+    """Compile (or load from numba's on-disk cache) the float64 and float32 epochs; return
+    the seconds it took."""
+    import time
+
+    if numba is None:
+        return 0.0
+    from gradfit import kernels_numba
+    from gradfit.backends import InMemory
+    from gradfit.objective import Objective
+    from gradfit.penalties import make_penalty
+
+    t = time.perf_counter()
+    for dt in (np.float64, np.float32):
+        X = np.arange(12.0, dtype=dt).reshape(6, 2)
+        obj = Objective(InMemory(X, np.ones((6, 1)), None), loss="squared", epsilon=1.0,
+                        penalty=make_penalty(None, 0.0, 0.0), fit_intercept=True,
+                        standardize=True, kernel=kernels_numba.value_grad)
+        run = epoch_runner(obj, 2, "gd", 0.9, lambda t: 0.1)
+        P = obj.zeros()
+        run(P, (), P.copy(), 0, 1, np.random.default_rng(0))
+    return time.perf_counter() - t
