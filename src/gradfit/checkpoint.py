@@ -186,26 +186,14 @@ def _opt_state_layout(state, arrays: dict) -> dict:
 
 
 def _history_arrays(hist: History, arrays: dict) -> dict:
-    rows = hist._all  # noqa: SLF001 - a checkpoint must restore the records exactly
-    arrays["history.epoch"] = np.array([r[0] for r in rows], dtype=np.int64)
-    arrays["history.scalars"] = np.array([r[1:5] for r in rows], dtype=float).reshape(-1, 4)
-    arrays["history.coef"] = np.stack([r[5] for r in rows])
-    arrays["history.intercept"] = np.stack([r[6] for r in rows])
-    return {"max_records": hist.max_records, "stride": hist.stride,
-            "has_tail": hist._tail is not None}  # noqa: SLF001
+    layout, parts = hist.to_state()
+    arrays.update({f"history.{k}": v for k, v in parts.items()})
+    return layout
 
 
 def _history_from(layout: dict, arrays) -> History:
-    hist = History(layout["max_records"])
-    hist.stride = int(layout["stride"])
-    rows = [History._row(int(e), *s, c, i) for e, s, c, i in zip(  # noqa: SLF001
-        arrays["history.epoch"], arrays["history.scalars"], arrays["history.coef"],
-        arrays["history.intercept"])]
-    if layout["has_tail"]:
-        hist._rows, hist._tail = rows[:-1], rows[-1]  # noqa: SLF001
-    else:
-        hist._rows = rows  # noqa: SLF001
-    return hist
+    parts = {k: arrays[f"history.{k}"] for k in ("epoch", "scalars", "coef", "intercept")}
+    return History.from_state(layout, parts)
 
 
 def save_checkpoint(path, state: LoopState | dict, meta: dict | None = None,

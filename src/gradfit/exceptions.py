@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from sklearn.exceptions import ConvergenceWarning
 
-__all__ = ["GradfitError", "InputError", "DivergenceError", "ConvergenceWarning"]
+__all__ = ["GradfitError", "InputError", "DivergenceError", "ClusterError", "ConvergenceWarning"]
 
 
 class GradfitError(Exception):
@@ -33,3 +33,9 @@ class DivergenceError(GradfitError, FloatingPointError):
         self.learning_rate = learning_rate
         self.safe_rate = safe_rate
         self.epoch = epoch
+
+
+class ClusterError(GradfitError, RuntimeError):
+    """A pass over data on a Dask cluster failed (a task raised, a worker died beyond
+    Dask's retries, or the pass did not see every row).  The fit stops: a partial sum is
+    never used."""

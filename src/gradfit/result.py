@@ -63,6 +63,33 @@ class History:
     def _all(self) -> list[tuple]:
         return self._rows + ([self._tail] if self._tail is not None else [])
 
+    def to_state(self) -> tuple[dict, dict]:
+        """(layout, arrays): everything needed to rebuild this history exactly, as JSON-able
+        scalars and numpy arrays (checkpoints store them without pickle)."""
+        rows = self._all
+        arrays = {
+            "epoch": np.array([r[0] for r in rows], dtype=np.int64),
+            "scalars": np.array([r[1:5] for r in rows], dtype=float).reshape(-1, 4),
+            "coef": np.stack([r[5] for r in rows]),
+            "intercept": np.stack([r[6] for r in rows]),
+        }
+        layout = {"max_records": self.max_records, "stride": self.stride,
+                  "has_tail": self._tail is not None}
+        return layout, arrays
+
+    @classmethod
+    def from_state(cls, layout: dict, arrays: dict) -> History:
+        """The inverse of :meth:`to_state`."""
+        hist = cls(int(layout["max_records"]))
+        hist.stride = int(layout["stride"])
+        rows = [cls._row(int(e), *s, c, i) for e, s, c, i in zip(
+            arrays["epoch"], arrays["scalars"], arrays["coef"], arrays["intercept"])]
+        if layout["has_tail"]:
+            hist._rows, hist._tail = rows[:-1], rows[-1]
+        else:
+            hist._rows = rows
+        return hist
+
     def squeeze_output(self) -> None:
         """Turn (d, 1) coefficients and (1,) intercepts into (d,) and scalars (single output)."""
         fix = lambda r: r[:5] + (r[5].reshape(-1), r[6].reshape(()))  # noqa: E731

@@ -39,7 +39,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
                       "pip install 'gradfit[dask]'") from exc
 
 from gradfit.backends import add
-from gradfit.exceptions import GradfitError, InputError
+from gradfit.exceptions import ClusterError, GradfitError, InputError
 
 __all__ = ["DaskBackend", "ClusterError", "is_dask_collection", "BLOCKS_PER_THREAD"]
 
@@ -52,10 +52,6 @@ LOCAL_FOLD_BLOCKS = 8
 the same pairing tree runs as tasks on the cluster so only the root crosses."""
 
 
-class ClusterError(GradfitError, RuntimeError):
-    """A pass over data on a Dask cluster failed (a task raised, a worker died beyond
-    Dask's retries, or the pass did not see every row).  The fit stops: a partial sum is
-    never used."""
 
 
 def is_dask_collection(obj) -> bool:
