@@ -243,11 +243,13 @@ def make_rng(p: FitParams) -> np.random.Generator:
 
 
 def run_solver(obj: Objective, P0, p: FitParams, *, rng, callback=None, validation=None,
-               rate=None, on_epoch_end=None, resume_state=None):
+               rate=None, on_epoch_end=None, resume_state=None, epoch_runner=None):
     """Run the iterative solver ``p.solver`` on ``obj`` from P0: (LoopOutcome, base rate).
 
     Every backend comes through here: in memory, files, Dask.  ``rate`` is a given
-    (lr0, schedule) (a resumed fit), else it is resolved from the data."""
+    (lr0, schedule) (a resumed fit), else it is resolved from the data.  ``epoch_runner``
+    replaces the loop's mini-batch epoch (Dask's local SGD); by default the compiled epoch
+    is used where it applies."""
     minibatch = p.batch_size is not None and p.batch_size < obj.n
     tol = resolve_tol(p.tol, minibatch or validation is not None)
     with np.errstate(all="ignore"):
@@ -266,7 +268,8 @@ def run_solver(obj: Objective, P0, p: FitParams, *, rng, callback=None, validati
                          backtracking=p.learning_rate == "backtracking",
                          validation=validation, callback=callback, on_epoch_end=on_epoch_end,
                          resume_state=resume_state,
-                         compiled_epoch=_compiled_epoch(p, obj, minibatch, schedule))
+                         compiled_epoch=epoch_runner or _compiled_epoch(p, obj, minibatch,
+                                                                        schedule))
         return train(obj, BatchSource(obj.data, p.batch_size), P0, cfg, rng), lr0
 
 

@@ -42,13 +42,11 @@ from gradfit.api import (
     make_result,
     make_rng,
     resolve_rate,
-    resolve_tol,
     run_solver,
 )
 from gradfit.backends import InMemory
 from gradfit.backends.dask import ClusterError, DaskBackend, is_dask_collection
-from gradfit.engine import LoopOutcome
-from gradfit.exceptions import DivergenceError, InputError
+from gradfit.exceptions import InputError
 from gradfit.objective import Objective, column_moments
 from gradfit.penalties import make_penalty
 from gradfit.result import FitResult, History
@@ -135,15 +133,13 @@ def _iterative_result(p: FitParams, data: DaskBackend, callback, coef_init, inte
     P0 = _initial_point(obj, data.y_mean[None, :], None, coef_init, intercept_init,
                         p.standardize)
     minibatch = p.batch_size is not None and p.batch_size < obj.n
-    if not minibatch or p.solver in ("lbfgs", "cg"):
-        out, lr0 = run_solver(obj, P0, p, rng=rng, callback=callback)
-        return make_result(obj, out, p, lr0)
-    lr0, schedule = resolve_rate(p, obj)
-    average = p.average is None or p.average
-    with np.errstate(all="ignore"):
-        out = _local_sgd(obj, P0, p, _make_optimizer(p, True), schedule,
-                         resolve_tol(p.tol, True), average, moments, callback, rng)
-    return make_result(obj, out, p, lr0, info={"local_sgd": True})
+    runner = rate = None
+    if minibatch and p.solver not in ("lbfgs", "cg"):
+        rate = resolve_rate(p, obj)
+        runner = _local_sgd_epochs(obj, p, rate[1], moments)
+    out, lr0 = run_solver(obj, P0, p, rng=rng, callback=callback, rate=rate,
+                          epoch_runner=runner)
+    return make_result(obj, out, p, lr0, info={"local_sgd": True} if runner else None)
 
 
 # --------------------------------------------------------------------------- local SGD
@@ -236,57 +232,24 @@ def minibatch_epoch(obj: Objective, P, epoch, *, batch_size, optimizer, schedule
             _weighted_mean([o[3] for o in out], weights))
 
 
-def _local_sgd(obj, P0, p, optimizer, schedule, tol, average, moments, callback, rng):
-    """The epoch loop of local SGD (stopping as the in-memory mini-batch loop)."""
-    hist = History(1000)
-    t0 = time.perf_counter()
-    f, g = obj.value_grad(P0)
-    f_start, lr = f, schedule(0.0)
-    hist.append(0, f, float(np.linalg.norm(obj.grad_mapping(P0, g, lr))), lr, 0.0,
-                *obj.to_original(P0))
-    P, state, avg, n_avg = P0.copy(), None, None, 0
-    best_f, no_change, converged, reason, epoch = f, 0, False, None, 0
-    for epoch in range(1, p.max_iter + 1):
+def _local_sgd_epochs(obj, p: FitParams, schedule, moments):
+    """The engine's epoch hook for Dask mini-batches: one epoch of local SGD
+    (:func:`minibatch_epoch`), the average taken over the blocks' mean positions of each
+    epoch (restarted at epoch 2, as the in-memory loop's); stopping, history and divergence
+    are the engine's."""
+    optimizer = _make_optimizer(p, True)
+
+    def run(P, state, avg, n_avg, epoch, rng):
         P, state, P_mean = minibatch_epoch(obj, P, epoch, batch_size=p.batch_size,
                                            optimizer=optimizer, schedule=schedule, rng=rng,
                                            state=state, moments=moments,
                                            standardize=p.standardize)
-        if average:
-            if epoch <= 2:  # average from the second epoch on, as the in-memory loop does
-                avg, n_avg = P_mean.copy(), 1
-            else:
-                n_avg += 1
-                avg += (P_mean - avg) / n_avg
-        current = avg if average else optimizer.position(P, state)
-        lr = schedule(float(epoch))
-        f, g = obj.value_grad(current)
-        if not np.isfinite(f) or not np.all(np.isfinite(current)) or f > 1e6 * (abs(f_start)
-                                                                               + 1e-300):
-            raise DivergenceError(
-                f"local SGD diverged at epoch {epoch} with learning_rate={lr:.6g}; use "
-                "learning_rate='auto' or a smaller rate", learning_rate=lr, safe_rate=None,
-                epoch=epoch)
-        Gn = float(np.linalg.norm(obj.grad_mapping(current, g, lr if lr > 0 else 1.0)))
-        elapsed = time.perf_counter() - t0
-        hist.append(epoch, f, Gn, lr, elapsed, *obj.to_original(current))
-        if callback is not None and callback({"epoch": epoch, "max_iter": p.max_iter,
-                                              "objective": f, "grad_norm": Gn, "lr": lr,
-                                              "elapsed": elapsed}) is False:
-            reason = f"stopped by the callback after epoch {epoch}"
-            break
-        if f < best_f - tol * abs(best_f):
-            best_f, no_change = f, 0
-        else:
-            no_change += 1
-        if no_change >= p.n_iter_no_change:
-            converged = True
-            reason = (f"objective improved by less than tol={tol:g} x best for "
-                      f"{p.n_iter_no_change} epochs")
-            break
-    if reason is None:
-        reason = f"reached max_iter={p.max_iter} epochs before the stopping rule"
-    final = avg if average else optimizer.position(P, state)
-    return LoopOutcome(final, f, epoch, converged, reason, hist, {})
+        if avg is not None:
+            n_avg += 1
+            avg = P_mean.copy() if n_avg == 1 else avg + (P_mean - avg) / n_avg
+        return P, state, avg, n_avg, schedule(float(epoch))
+
+    return run
 
 
 # --------------------------------------------------------------------------- exact
