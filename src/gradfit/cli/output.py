@@ -100,6 +100,9 @@ def key_value_table(rows, title: str | None = None):
 class FitProgress:
     """A fit callback that shows a rich progress bar on stderr once a fit runs long.
 
+    Columns: epoch / max_iter, a bar, the objective, then ``columns`` (rich templates over
+    the task fields that ``_fields`` returns), then the time left.
+
     Nothing is drawn for the first ``delay`` seconds, so quick fits print only their
     result.  Use as a context manager so the bar is removed when the fit ends.
 
@@ -111,6 +114,9 @@ class FitProgress:
     interval : float
         Least seconds (of fit time) between two redraws.
     """
+
+    columns = ("lr {task.fields[lr]:.3g}", "{task.fields[speed]}")
+    bar_width = 24
 
     def __init__(self, delay: float = 0.5, label: str = "fitting", interval: float = 0.05):
         self.delay = delay
@@ -139,10 +145,9 @@ class FitProgress:
         self._progress = Progress(
             TextColumn(f"{self.label} epoch"),
             MofNCompleteColumn(),
-            BarColumn(bar_width=24),
+            BarColumn(bar_width=self.bar_width),
             TextColumn("objective {task.fields[objective]:.6g}"),
-            TextColumn("lr {task.fields[lr]:.3g}"),
-            TextColumn("{task.fields[speed]}"),
+            *(TextColumn(text) for text in self.columns),
             TextColumn("left"),
             TimeRemainingColumn(),
             console=stderr_console(),
@@ -205,35 +210,13 @@ class StreamProgress(FitProgress):
         As for :class:`FitProgress`.
     """
 
+    columns = ("{task.fields[volume]}", "{task.fields[speed]}")
+    bar_width = 20
+
     def __init__(self, read, delay: float = 0.5, label: str = "fitting",
                  interval: float = 0.1):
         super().__init__(delay=delay, label=label, interval=interval)
         self.read = read
-
-    def _start(self, info: dict) -> None:
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeRemainingColumn,
-        )
-
-        self._progress = Progress(
-            TextColumn(f"{self.label} epoch"),
-            MofNCompleteColumn(),
-            BarColumn(bar_width=20),
-            TextColumn("objective {task.fields[objective]:.6g}"),
-            TextColumn("{task.fields[volume]}"),
-            TextColumn("{task.fields[speed]}"),
-            TextColumn("left"),
-            TimeRemainingColumn(),
-            console=stderr_console(),
-            transient=True,
-        )
-        self._progress.start()
-        total = int(info.get("max_iter") or 0) or None
-        self._task = self._progress.add_task(self.label, total=total, **self._fields(info))
 
     def _fields(self, info: dict) -> dict:
         elapsed = float(info.get("elapsed", 0.0))
