@@ -13,7 +13,10 @@ objective, the same solvers and the same result type as :func:`gradfit.fit`:
   solve of the column-scaled normal equations (:func:`gradfit.exact.solve_from_gram`).
 
 ``fit_backend(data, ...)`` does the same for any backend (the maths sees the data only
-through ``map_reduce`` and ``minibatches``).  Checkpoints (``checkpoint=path``) save the
+through ``map_reduce`` and ``minibatches``).  ``cache=folder`` (or ``"auto"``) keeps the
+parsed float64 rows in a cache written by the first pass, so that every later pass (and a
+later run on the same files) reads them instead of parsing the files again; see
+:func:`cache_for_fit`.  Checkpoints (``checkpoint=path``) save the
 loop's state after every epoch; ``resume=True`` continues from one and ends at exactly the
 coefficients of the run that was never interrupted.
 """
@@ -42,15 +45,40 @@ from gradfit.penalties import make_penalty
 from gradfit.result import FitResult, History
 from gradfit.schedules import make_schedule
 
-__all__ = ["fit_files", "fit_backend"]
+__all__ = ["fit_files", "fit_backend", "cache_for_fit"]
 
 _CHECKPOINTED = ("gd", "momentum", "nesterov", "adam")
 
+AUTO_CACHE_MIN_PASSES = 3
+"""``cache="auto"`` caches when the fit will make more passes than this over the data."""
+
+
+def _estimated_passes(p: FitParams) -> int:
+    """A lower bound of the passes a fit makes over the data (the validating scan
+    included): see the table in docs/out-of-core.md."""
+    if p.solver == "exact":
+        return 2
+    moments = 2 if p.standardize else 0
+    epochs = p.max_iter * (2 if p.batch_size is not None else 1)
+    return 1 + moments + epochs
+
+
+def cache_for_fit(cache, **params):
+    """The ``cache`` argument of :class:`~gradfit.backends.files.FileBackend` for a fit with
+    these parameters: ``cache`` as given (a folder, None or ``"none"``), except ``"auto"``,
+    which stays ``"auto"`` (the backend then caches CSV data in the system temp dir, Parquet
+    none) when the fit will make more than :data:`AUTO_CACHE_MIN_PASSES` passes (iterative
+    solvers) and becomes None for ``solver="exact"`` (one pass) or a fit of a pass or two."""
+    if not (isinstance(cache, str) and cache.strip().lower() == "auto"):
+        return cache
+    p = _params(params)
+    return "auto" if _estimated_passes(p) > AUTO_CACHE_MIN_PASSES else None
+
 
 def fit_files(paths, target, features=None, *, weight=None, batch_rows=65536, buffer_rows=None,
-              block_size=1 << 20, skip_bad_rows=False, drop_missing=False, callback=None,
-              coef_init=None, intercept_init=None, checkpoint=None, resume=False,
-              checkpoint_every=1, **params) -> FitResult:
+              block_size=1 << 20, skip_bad_rows=False, drop_missing=False, cache=None,
+              callback=None, coef_init=None, intercept_init=None, checkpoint=None,
+              resume=False, checkpoint_every=1, **params) -> FitResult:
     """Fit y = X w + b on CSV / Parquet files read in blocks; returns a :class:`FitResult`.
 
     Parameters
@@ -64,6 +92,12 @@ def fit_files(paths, target, features=None, *, weight=None, batch_rows=65536, bu
         Column of sample weights.
     batch_rows, buffer_rows, block_size, skip_bad_rows, drop_missing
         How the files are read; see :class:`~gradfit.backends.files.FileBackend`.
+    cache : None, path-like, "auto" or "none"
+        A folder for a cache of the parsed rows: the validating pass writes it and every
+        later pass reads it instead of parsing the files (bit-identical numbers); a later
+        run on unchanged files reuses it and skips the validating pass.  ``"auto"``: a
+        folder in the system temp dir when the solver makes more than 3 passes over CSV
+        data, else none (Parquet, ``solver="exact"``); see :func:`cache_for_fit`.
     callback, coef_init, intercept_init
         As in :func:`gradfit.fit`.
     checkpoint : str or Path or None
@@ -82,12 +116,14 @@ def fit_files(paths, target, features=None, *, weight=None, batch_rows=65536, bu
         Coefficients in the original units; ``info`` adds ``n_files``, ``n_rows``,
         ``skipped_rows`` (with ``skipped_examples``), ``dropped_rows``, ``passes``,
         ``feature_names``, ``target_names``, ``data_fingerprint`` (a hash of the files'
-        names, sizes, heads and tails, row counts and columns) and, with checkpoints,
-        ``checkpoint`` and ``resumed_from_epoch``.
+        names, sizes, heads and tails, row counts and columns), with a cache ``cache``
+        (its folder, status "built" or "reused", and the passes parsed and read from it)
+        and, with checkpoints, ``checkpoint`` and ``resumed_from_epoch``.
     """
     data = FileBackend(paths, target, features, weight=weight, batch_rows=batch_rows,
                        buffer_rows=buffer_rows, block_size=block_size,
-                       skip_bad_rows=skip_bad_rows, drop_missing=drop_missing)
+                       skip_bad_rows=skip_bad_rows, drop_missing=drop_missing,
+                       cache=cache_for_fit(cache, **params))
     return fit_backend(data, single_output=isinstance(target, str), callback=callback,
                        coef_init=coef_init, intercept_init=intercept_init,
                        checkpoint=checkpoint, resume=resume, checkpoint_every=checkpoint_every,
@@ -113,13 +149,20 @@ def _jsonable(value):
 
 def fit_backend(data, *, single_output=None, callback=None, coef_init=None,
                 intercept_init=None, checkpoint=None, resume=False, checkpoint_every=1,
-                **params) -> FitResult:
+                cache=None, **params) -> FitResult:
     """Fit on any backend (``gradfit.backends``); see :func:`fit_files` for the arguments.
 
     ``single_output`` (default: ``data.k == 1``) makes coefficients (d,) and the intercept a
-    float.
+    float.  ``cache`` (a folder or ``"auto"``) applies to a backend that can cache
+    (``FileBackend.use_cache``) and was built without one: a valid cache of its data is
+    reused, else the fit's first full pass writes one (the validating pass is already done,
+    so giving ``cache`` to the backend itself saves one parse more).
     """
     p = _params(params)
+    if cache is not None and hasattr(data, "use_cache"):
+        cache = cache_for_fit(cache, **params)
+        if cache is not None:
+            data.use_cache(cache)
     single = data.k == 1 if single_output is None else bool(single_output)
     pen = make_penalty(p.penalty, p.alpha, p.l1_ratio)
     if p.solver == "exact":
