@@ -286,3 +286,23 @@ def test_dask_local(capsys, data):
 
     with pytest.raises(ValueError):
         default_client()  # the client (and its local cluster) was closed
+
+
+def test_cache_flag_reuses_the_parsed_rows(tmp_path, capsys):
+    """--cache DIR: the second run reads the binary cache, and gives the same numbers."""
+    from gradfit.cli import main
+
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(300, 2))
+    y = X @ [1.5, -2.0] + 0.5 + 0.1 * rng.normal(size=300)
+    path = tmp_path / "d.csv"
+    np.savetxt(path, np.column_stack([X, y]), delimiter=",", header="a,b,y", comments="")
+    runs = []
+    for _ in range(2):
+        rc = main(["fit", str(path), "--target", "y", "--cache", str(tmp_path / "c"), "--json",
+                   "--quiet"])
+        assert rc == 0
+        runs.append(json.loads(capsys.readouterr().out))
+    assert runs[0]["stream"]["cache"] == "built"
+    assert runs[0]["coef"] == runs[1]["coef"] and runs[0]["intercept"] == runs[1]["intercept"]
+    assert runs[1]["stream"]["cache"] == "reused"

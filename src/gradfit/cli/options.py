@@ -179,6 +179,11 @@ def add_stream_options(parser: argparse.ArgumentParser) -> None:
                        help="column of non-negative sample weights (implies --stream)")
     group.add_argument("--batch-rows", type=_positive_int, metavar="N",
                        help="rows read at a time (default 65536; implies --stream)")
+    group.add_argument("--cache", metavar="DIR|auto|none", default=None,
+                       help="keep the parsed rows in a binary cache in DIR (auto: the temp "
+                            "dir, for CSV with an iterative solver) so that only the first "
+                            "pass parses the files; reused by later runs on unchanged files "
+                            "(implies --stream)")
     group.add_argument("--dask", metavar="ADDRESS",
                        help="fit on a Dask cluster: 'local' (a new cluster on this machine) "
                             "or a scheduler address such as tcp://host:8786 "

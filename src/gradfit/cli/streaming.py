@@ -46,7 +46,7 @@ _GLOB = re.compile(r"[*?\[]")
 _EXACT_KEYS = ("fit_intercept", "loss", "epsilon", "penalty", "alpha", "l1_ratio")
 _IMPLIES_STREAM = (("checkpoint", "--checkpoint"), ("resume", "--resume"),
                    ("skip_bad_rows", "--skip-bad-rows"), ("weight", "--weight"),
-                   ("batch_rows", "--batch-rows"))
+                   ("batch_rows", "--batch-rows"), ("cache", "--cache"))
 
 
 # --------------------------------------------------------------------------- the plan
@@ -372,7 +372,7 @@ def fit_files_streamed(args, params: dict, plan: Plan, *, show: bool) -> Fitted:
     """The streamed fit of ``gradfit fit`` (``fit_files``, with the backend at hand for the
     progress bar, R², the data hash and the report's sample)."""
     from gradfit.backends.files import FileBackend
-    from gradfit.io.fit_files import fit_backend
+    from gradfit.io.fit_files import cache_for_fit, fit_backend
 
     total = sum(os.stat(p).st_size for p in plan.paths)
     where = (f"{len(plan.paths)} files" if len(plan.paths) > 1 else str(plan.paths[0]))
@@ -380,7 +380,8 @@ def fit_files_streamed(args, params: dict, plan: Plan, *, show: bool) -> Fitted:
             f"checking {where} ({output.human_bytes(total)})", show):
         data = FileBackend([str(p) for p in plan.paths], args.target, args.features,
                            weight=args.weight, batch_rows=args.batch_rows or 65536,
-                           skip_bad_rows=args.skip_bad_rows, drop_missing=args.drop_missing)
+                           skip_bad_rows=args.skip_bad_rows, drop_missing=args.drop_missing,
+                           cache=cache_for_fit(args.cache, **params))
     table = StreamTable(list(data.feature_names), args.target, int(data.n),
                         int(data.n_dropped), args.data)
     passes0 = data.passes
@@ -423,6 +424,7 @@ def fit_files_streamed(args, params: dict, plan: Plan, *, show: bool) -> Fitted:
               "data_fingerprint": info.get("data_fingerprint"),
               "checkpoint": info.get("checkpoint"),
               "resumed_from_epoch": info.get("resumed_from_epoch"),
+              "cache": getattr(data, "cache_status", None),
               "sample_rows": None if table.X is None else int(len(table.X)),
               "dask": None}
     rows = [("read", f"{len(data.files)} file(s), {output.human_bytes(total)}, streamed "
