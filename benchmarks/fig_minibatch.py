@@ -1,9 +1,14 @@
-"""(b) One mini-batch epoch (batch sizes 32, 256, 4096, and 1) against an epoch of
-scikit-learn's per-sample SGDRegressor (max_iter=1, tol=None) on the same data.
+"""(b) One mini-batch epoch (batch sizes 1, 32, 256, 4096) against an epoch of scikit-learn's
+per-sample SGDRegressor (max_iter=1, tol=None) on the same data, 1e6 x 20.
 
 gradfit's epoch is timed inside a fit (``gradfit.fit(..., solver="gd", batch_size=B,
 max_iter=3, tol=0)``) from one epoch's callback to the next, so set-up (standardisation
-statistics, the step-size estimate) is left out; it goes to ``extra`` as ``setup_s``.
+statistics, the step-size estimate) is left out (it goes to ``extra`` as ``setup_s``); the
+epoch includes the loop's full pass for the objective.  Batches up to
+``minibatch_numba.MAX_BATCH`` rows run as one compiled call per epoch when numba is there.
+
+Targets (the issue's): batch_size=256 at least as fast per row as SGDRegressor's epoch;
+batch_size=1 no slower per row than SGDRegressor.  32 and 4096 are shown without a target.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ import time
 import numpy as np
 from common import Row, Skip, quiet, ratio_row, regression_data, size_label
 
-TARGETS = {1: 100.0, 32: 3.0, 256: 1.0, 4096: 0.5}  # provisional bounds on gradfit / SGD
+TARGETS = {1: 1.0, 32: None, 256: 1.0, 4096: None}  # bounds on gradfit / SGDRegressor
 
 
 def gradfit_epoch(X, y, batch_size, repeats):
@@ -47,22 +52,33 @@ def sgd_epoch(X, y, repeats):
     return float(np.median(times))
 
 
+def _warmup():
+    """Load the compiled kernels (numba's cache) before anything is timed."""
+    try:
+        from gradfit import kernels_numba, minibatch_numba
+
+        kernels_numba.warmup()
+        minibatch_numba.warmup()
+    except ImportError:
+        pass
+
+
 def run(quick: bool) -> list[Row]:
     try:
         import gradfit  # noqa: F401
         from gradfit import fit  # noqa: F401
     except ImportError as e:
         raise Skip(f"gradfit.fit is not importable yet: {e}") from None
-    n, n1, d = (2_000, 500, 10) if quick else (100_000, 10_000, 20)
-    repeats = 3
+    _warmup()
+    n, d = (5_000, 10) if quick else (1_000_000, 20)
+    X, y = regression_data(n, d, "std-well", seed=3)
+    size = size_label(n, d)
     rows = []
-    for batch, rows_n in ((32, n), (256, n), (4096, n), (1, n1)):
-        if batch >= rows_n:
+    for batch in (1, 32, 256, 4096):
+        if batch >= n:
             continue
-        X, y = regression_data(rows_n, d, "std-well", seed=3)
-        sgd = sgd_epoch(X, y, repeats)
-        epoch, setup = gradfit_epoch(X, y, batch, 1 if batch == 1 else repeats)
-        rows.append(ratio_row(f"b mini-batch epoch, batch_size={batch}",
-                              size_label(rows_n, d), epoch, sgd, "SGDRegressor epoch",
-                              TARGETS[batch], setup_s=setup))
+        sgd = sgd_epoch(X, y, 3)  # measured beside each batch size: the same conditions
+        epoch, setup = gradfit_epoch(X, y, batch, 2)
+        rows.append(ratio_row(f"b mini-batch epoch, batch_size={batch}", size, epoch, sgd,
+                              "SGDRegressor epoch", TARGETS[batch], setup_s=setup))
     return rows
