@@ -24,14 +24,16 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import fig_converge  # noqa: E402
+import fig_dask  # noqa: E402
 import fig_epoch  # noqa: E402
 import fig_exact  # noqa: E402
 import fig_memory  # noqa: E402
 import fig_minibatch  # noqa: E402
+import fig_stream  # noqa: E402
 from common import Skip, fmt, machine_info  # noqa: E402
 
 FIGURES = {"a": fig_epoch, "b": fig_minibatch, "c": fig_converge, "d": fig_memory,
-           "e": fig_exact}
+           "e": fig_exact, "f": fig_stream, "g": fig_dask}
 COLUMNS = ["figure", "size", "gradfit", "baseline", "ratio", "target", "met?"]
 
 
@@ -84,7 +86,7 @@ def print_table(result: dict) -> None:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="small sizes only (< 1 minute)")
-    ap.add_argument("--only", default="abcde", help="figures to run, e.g. 'a,e'")
+    ap.add_argument("--only", default="abcdefg", help="figures to run, e.g. 'a,e'")
     ap.add_argument("--out", default=str(HERE / "results"), help="folder for latest.json/md")
     args = ap.parse_args(argv)
     start = time.perf_counter()
