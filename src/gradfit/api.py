@@ -12,7 +12,7 @@ import numpy as np
 from sklearn.utils import check_random_state
 
 from gradfit import optimizers
-from gradfit.backends import InMemory
+from gradfit.backends import InMemory, RowSubset
 from gradfit.engine import LoopConfig, train
 from gradfit.exceptions import ConvergenceWarning, InputError
 from gradfit.losses import LOSSES
@@ -188,14 +188,15 @@ def _make_optimizer(p: FitParams, minibatch: bool):
 
 
 def _split_validation(X, y, sw, fraction, rng):
+    """(training rows, validation rows) as two RowSubset views of the same arrays: a random
+    ``fraction`` of the rows (at least one) is held out; nothing is copied."""
     n = X.shape[0]
     n_val = max(1, math.ceil(fraction * n))
     if n - n_val < 1:
         raise InputError(f"early_stopping needs at least 2 rows; got {n}")
-    order = rng.permutation(n)
-    val, tr = np.sort(order[:n_val]), np.sort(order[n_val:])
-    s_tr, s_val = (None, None) if sw is None else (sw[tr], sw[val])
-    return (X[tr], y[tr], s_tr), (X[val], y[val], s_val)
+    held_out = np.zeros(n, dtype=bool)
+    held_out[rng.permutation(n)[:n_val]] = True
+    return RowSubset(X, y, sw, ~held_out), RowSubset(X, y, sw, held_out)
 
 
 TOL_GRADIENT = 1e-12  # full batch: relative (proximal) gradient norm, cg/lbfgs likewise
@@ -305,13 +306,15 @@ def fit(X, y, sample_weight=None, *, callback=None, coef_init=None, intercept_in
         X = X.astype(np.float64)
 
     rng = make_rng(p)
-    validation = None
+    data, validation = InMemory(X, y, sw), None
     if p.early_stopping:
-        (X, y, sw), validation = _split_validation(X, y, sw, p.validation_fraction, rng)
+        data, validation = _split_validation(X, y, sw, p.validation_fraction, rng)
     pen = make_penalty(p.penalty, p.alpha, p.l1_ratio)
-    obj = Objective(InMemory(X, y, sw), loss=p.loss, epsilon=p.epsilon, penalty=pen,
+    obj = Objective(data, loss=p.loss, epsilon=p.epsilon, penalty=pen,
                     fit_intercept=p.fit_intercept, standardize=p.standardize,
                     kernel=_kernel_for(X))
+    if validation is not None:  # the training rows' mean of y (a copy of y's rows only)
+        y, sw = y[data.mask], None if sw is None else sw[data.mask]
     P0 = _initial_point(obj, y, sw, coef_init, intercept_init, p.standardize)
     out, lr0 = run_solver(obj, P0, p, rng=rng, callback=callback, validation=validation)
     return _finish(make_result(obj, out, p, lr0), single)

@@ -57,7 +57,7 @@ class LoopConfig:
     n_iter_no_change: int = 5
     average: bool = False
     backtracking: bool = False
-    validation: tuple | None = None  # (X_val, y_val, s_val) for early stopping
+    validation: object = None  # a backend of held-out rows, for early stopping
     callback: Callable | None = None
     history_records: int = 1000
     # checkpoint hook: called at the end of every epoch (once the stopping rules let the loop
@@ -222,7 +222,7 @@ def train(obj: Objective, source: BatchSource, P0, cfg: LoopConfig, rng) -> Loop
 
         # ---- stopping rules
         if cfg.validation is not None:
-            v = obj.data_value_on(current, *cfg.validation)
+            v = obj.data_value_on(current, cfg.validation)
             if v < best_val - cfg.tol * abs(best_val):
                 best_val, best_P, no_change = v, current.copy(), 0
             else:

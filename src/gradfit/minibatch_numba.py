@@ -150,7 +150,7 @@ if numba is not None:
         per-coordinate loop runs over contiguous memory.  Returns (Adam's step count,
         n_avg).  Each operation is the one numpy does in the Python loop, in the same
         order, so the numbers are the same."""
-        n = X.shape[0]
+        n = order.shape[0]  # the rows of the epoch (all of X's, or a RowSubset's)
         d = X.shape[1]
         k = P.shape[0]
         p = P.shape[1]
@@ -355,18 +355,18 @@ def _f64c(a):
 def epoch_runner(obj, batch_size, solver, momentum, schedule, *, exact_only=True):
     """A function ``run(P, state, avg, n_avg, epoch, rng) -> (P, state, avg, n_avg, lr)``
     doing one mini-batch epoch of ``engine.train`` compiled, or None where it does not apply
-    (numba missing, a backend other than InMemory, another loss or kernel, a batch above
+    (numba missing, a backend other than InMemory/RowSubset, another loss or kernel, a batch above
     :data:`MAX_BATCH` rows or the whole data).  ``solver``/``momentum`` describe the
     optimizer as ``api._make_optimizer`` builds it for mini-batches.  With ``exact_only``
     (the default) it applies only when the loop's kernel is the compiled one, whose numbers
     it reproduces bit for bit."""
     from gradfit import kernels, kernels_numba
-    from gradfit.backends import InMemory
+    from gradfit.backends import InMemory, RowSubset
 
     if numba is None or not kernels_numba.available():
         return None
     data = obj.data
-    if type(data) is not InMemory or batch_size is None:
+    if type(data) not in (InMemory, RowSubset) or batch_size is None:
         return None
     B = min(int(batch_size), obj.n)
     if B >= obj.n or B > MAX_BATCH or B > kernels_numba.BLOCK_ROWS:
@@ -382,9 +382,11 @@ def epoch_runner(obj, batch_size, solver, momentum, schedule, *, exact_only=True
     from gradfit import optimizers
 
     n, d, k = obj.n, obj.d, obj.k
-    Y = _f64c(data.y).reshape(n, k)
+    rows = X.shape[0]  # all of X's rows; a RowSubset's epoch visits only its own
+    Y = _f64c(data.y).reshape(rows, k)
     has_w = data.sw is not None
-    sw = _f64c(data.sw).reshape(n) if has_w else np.ones(1)
+    sw = _f64c(data.sw).reshape(rows) if has_w else np.ones(1)
+    subset = np.flatnonzero(data.mask) if type(data) is RowSubset else None
     mu, sigma = _f64c(obj.mu), _f64c(obj.sigma)
     c = _f64c(obj.c).reshape(d)
     pen = obj.penalty
@@ -411,7 +413,11 @@ def epoch_runner(obj, batch_size, solver, momentum, schedule, *, exact_only=True
         return np.ascontiguousarray(a.T)
 
     def run(P, state, avg, n_avg, epoch, rng):
-        order = rng.permutation(n)  # as InMemory.minibatches draws it
+        if subset is None:
+            order = rng.permutation(n)  # as InMemory.minibatches draws it
+        else:  # as RowSubset.minibatches draws it
+            order = subset.copy()
+            rng.shuffle(order)
         PT = transposed(P)
         M1 = M2 = XP = dummy
         tstep = 0

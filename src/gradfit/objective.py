@@ -127,15 +127,16 @@ class Objective:
         return np.zeros((self.p, self.k))
 
     # ------------------------------------------------------------------ passes
-    def raw_pass(self, P, X=None, y=None, sw=None, loss=None, zero_y=False):
+    def raw_pass(self, P, X=None, y=None, sw=None, loss=None, zero_y=False, data=None):
         """(loss_sum, gradient sums in solver coordinates (p, k)) over the rows given, or
-        over the whole backend when X is None (y = 0 with ``zero_y``)."""
+        over a whole backend (``data``, default the objective's own) when X is None
+        (y = 0 with ``zero_y``)."""
         wt, bt = self.split(P)
         v = wt / self.sigma[:, None]
         loss = loss or self.loss
         mu, eps, kern = self.mu, self.epsilon, self.kernel
         if X is None:
-            loss_sum, gz, gb = self.data.map_reduce(
+            loss_sum, gz, gb = (data or self.data).map_reduce(
                 lambda Xb, yb, sb: kern(Xb, None if zero_y else yb, sb, mu, v, bt, loss, eps))
         else:
             loss_sum, gz, gb = kern(X, y, sw, mu, v, bt, loss, eps)
@@ -162,11 +163,11 @@ class Objective:
         _, g = self.raw_pass(P, X, y, sw)
         return g / (X.shape[0] * self.S / self.n)
 
-    def data_value_on(self, P, X, y, sw):
-        """Mean loss on other rows (a validation set)."""
-        loss_sum, _ = self.raw_pass(P, X, y, sw)
-        S = X.shape[0] if sw is None else sw.sum()
-        return float(loss_sum.sum()) / S
+    def data_value_on(self, P, data):
+        """Mean loss on the rows of another backend (a validation set), with this objective's
+        standardization."""
+        loss_sum, _ = self.raw_pass(P, data=data)
+        return float(loss_sum.sum()) / data.S
 
     # ------------------------------------------------------------------ penalty
     def penalty_value(self, P):

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["InMemory", "add"]
+__all__ = ["InMemory", "RowSubset", "add"]
 
 
 def add(a, b):
@@ -38,6 +38,40 @@ class InMemory:
 
     def minibatches(self, batch_size, rng):
         order = rng.permutation(self.n)
+        for start in range(0, self.n, batch_size):
+            idx = np.sort(order[start:start + batch_size])
+            yield self.X[idx], self.y[idx], None if self.sw is None else self.sw[idx]
+
+
+class RowSubset(InMemory):
+    """The rows of in-memory arrays where ``mask`` is True, without copying X: each pass
+    walks X in row blocks and gives the other rows weight 0 (they add nothing to any sum).
+    Early stopping holds out its validation rows this way, so a fit never copies X."""
+
+    BLOCK = 65536
+
+    def __init__(self, X, y, sw, mask):
+        self.X, self.y, self.sw, self.mask = X, y, sw, np.asarray(mask, dtype=bool)
+        self.n, self.d = int(self.mask.sum()), X.shape[1]
+        self.k = y.shape[1]
+        self.S = float(self.n if sw is None else sw[self.mask].sum())
+        self.dtype = X.dtype
+
+    def _weights(self, start, stop):
+        w = self.mask[start:stop].astype(float)
+        return w if self.sw is None else w * self.sw[start:stop]
+
+    def map_reduce(self, fn, combine=add):
+        out = None
+        for start in range(0, self.X.shape[0], self.BLOCK):
+            stop = start + self.BLOCK
+            part = fn(self.X[start:stop], self.y[start:stop], self._weights(start, stop))
+            out = part if out is None else combine(out, part)
+        return out
+
+    def minibatches(self, batch_size, rng):
+        order = np.flatnonzero(self.mask)
+        rng.shuffle(order)  # in place: the same stream as rng.permutation(order), one array
         for start in range(0, self.n, batch_size):
             idx = np.sort(order[start:start + batch_size])
             yield self.X[idx], self.y[idx], None if self.sw is None else self.sw[idx]
