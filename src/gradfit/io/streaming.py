@@ -659,6 +659,153 @@ def _check_parquet_types(fs: FileState, plan: ColumnPlan) -> None:
                              "type may change between files: check how they were written)")
 
 
+CSV_CHUNK_ROWS = 65536
+"""Rows parsed at a time by the fast CSV reader of later passes."""
+
+_EXACT_FLOATS: dict | None = None
+
+
+def _clean(fs: FileState) -> bool:
+    """The scan found nothing to skip, drop or convert as text in this file: a later pass
+    can read it without the per-row checks (and CSV with the fast reader)."""
+    return fs.n_bad == 0 and fs.n_missing == 0 and not fs.text_mode and fs.n_rows == fs.n_records
+
+
+def _exact_floats() -> dict:
+    """pandas' option for correctly rounded floats (the default from pandas 3 on)."""
+    import pandas as pd
+
+    return {} if int(pd.__version__.split(".")[0]) >= 3 else {"float_precision": "round_trip"}
+
+
+def _fast_csv(fs: FileState, plan: ColumnPlan, opts: ReadOptions, names: list[str],
+              state: list) -> Iterator[tuple]:
+    """Rows of a clean CSV file parsed by pandas' C reader (correctly rounded, as pyarrow's),
+    in chunks.  It stops (leaving ``state[0]``, the rows handed on, and ``state[1] = True``)
+    at anything unexpected -- a parse error, a value that is not finite -- for the caller to
+    go on with pyarrow's reader from that row (which gives the exact message, or the same
+    numbers)."""
+    import pandas as pd
+
+    global _EXACT_FLOATS
+    if _EXACT_FLOATS is None:
+        _EXACT_FLOATS = _exact_floats()
+    idx = [names.index(c) for c in plan.columns]
+    used = sorted(set(idx))
+    where = [used.index(i) for i in idx]
+    d, k = len(plan.features), len(plan.targets)
+    fx, fy = np.array(where[:d]), np.array(where[d:d + k])
+    fw = where[d + k] if plan.weight else None
+    try:
+        reader = pd.read_csv(fs.path, sep=_delimiter(fs.path), header=0, usecols=used,
+                             dtype=np.float64, engine="c", chunksize=CSV_CHUNK_ROWS,
+                             na_filter=False, compression=None, encoding="utf-8",
+                             **_EXACT_FLOATS)
+        with reader:
+            for frame in reader:
+                values = frame.to_numpy(dtype=np.float64, copy=False)
+                if values.shape[1] != len(used):
+                    break
+                m = len(values)
+                X = np.empty((m, d))
+                np.take(values, fx, axis=1, out=X)
+                Y = np.empty((m, k))
+                np.take(values, fy, axis=1, out=Y)
+                s = None if fw is None else np.ascontiguousarray(values[:, fw])
+                with np.errstate(invalid="ignore", over="ignore"):
+                    total = X.sum() + Y.sum() + (0.0 if s is None else s.sum())
+                if not np.isfinite(total) or (s is not None and not (s >= 0).all()):
+                    break
+                yield X, Y, s
+                state[0] += m
+            else:
+                return
+    except (ValueError, TypeError, OSError, UnicodeDecodeError, pd.errors.ParserError):
+        pass
+    state[1] = True
+
+
+def _fast_parquet(fs: FileState, plan: ColumnPlan, opts: ReadOptions,
+                  units=None) -> Iterator[tuple]:
+    """Rows of a clean Parquet file (or of its row groups ``units``, in that order): batches
+    decoded with pyarrow's threads, columns copied into one (m, d + k + w) float64 array."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    pf = pq.ParquetFile(fs.path)
+    d, k = len(plan.features), len(plan.targets)
+    groups = range(pf.metadata.num_row_groups) if units is None else units
+    sets = [list(groups)] if units is None else [[g] for g in groups]
+    for row_groups in sets:
+        for batch in pf.iter_batches(batch_size=opts.batch_rows, row_groups=row_groups,
+                                     columns=list(plan.columns), use_threads=True):
+            m = batch.num_rows
+            X = np.empty((m, d))
+            Y = np.empty((m, k))
+            s = np.empty(m) if plan.weight else None
+            for j in range(batch.num_columns):
+                arr = batch.column(j)
+                if not pa.types.is_float64(arr.type):
+                    arr = pc.cast(arr, pa.float64())
+                col = arr.to_numpy(zero_copy_only=False)
+                if j < d:
+                    X[:, j] = col
+                elif j < d + k:
+                    Y[:, j - d] = col
+                else:
+                    s[:] = col
+            yield X, Y, s
+
+
+def _read_ahead(parts: Iterator[tuple]) -> Iterator[tuple]:
+    """``parts`` produced one item ahead by a thread (pyarrow and pandas parse without the
+    GIL, so reading the next part overlaps with the caller's work on this one).  Errors are
+    raised here, in order; closing this generator stops the thread."""
+    import queue
+    import threading
+
+    q: queue.Queue = queue.Queue(maxsize=1)
+    stop = threading.Event()
+    done = object()
+
+    def put(item) -> bool:
+        while not stop.is_set():
+            try:
+                q.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def work():
+        try:
+            for item in parts:
+                if not put((item, None)):
+                    return
+        except BaseException as exc:  # handed to the consumer
+            put((done, exc))
+            return
+        finally:
+            if stop.is_set():
+                parts.close()
+        put((done, None))
+
+    thread = threading.Thread(target=work, name="gradfit-read-ahead", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item, exc = q.get()
+            if item is done:
+                if exc is not None:
+                    raise exc
+                return
+            yield item
+    finally:
+        stop.set()
+        thread.join()
+
+
 def read_file(fs: FileState, plan: ColumnPlan, opts: ReadOptions, names: list[str],
               units=None) -> Iterator[tuple]:
     """A later pass over a scanned file: float64 ``(X, Y, s)`` of the rows kept.
@@ -678,18 +825,40 @@ def read_file(fs: FileState, plan: ColumnPlan, opts: ReadOptions, names: list[st
         When the file vanished, changed (size or modification time) or holds fewer or more
         rows than at the scan.
     """
+    return _read_ahead(_read_file(fs, plan, opts, names, units))
+
+
+def _read_file(fs: FileState, plan: ColumnPlan, opts: ReadOptions, names: list[str],
+               units=None) -> Iterator[tuple]:
     import pyarrow as pa
 
     check_unchanged(fs)
     locate = _Locator(fs)
     expected = fs.n_rows if units is None else sum(fs.units[u][1] for u in units)
-    seen = 0
+    seen = skip = 0
+    finished = False
     try:
-        for batch, first, _ in _record_batches(fs, plan, opts, names, locate, units):
-            X, Y, s, _, _ = _batch_arrays(batch, plan, fs, opts, locate, first, False)
-            seen += len(X)
-            if len(X):
-                yield X, Y, s
+        if _clean(fs):
+            state = [0, False]
+            fast = (_fast_parquet(fs, plan, opts, units) if fs.kind == "parquet"
+                    else _fast_csv(fs, plan, opts, names, state))
+            for X, Y, s in fast:
+                seen += len(X)
+                if len(X):
+                    yield X, Y, s
+            finished = not state[1]
+            skip = seen
+        if not finished:
+            for batch, first, _ in _record_batches(fs, plan, opts, names, locate, units):
+                if skip:
+                    if batch.num_rows <= skip:
+                        skip -= batch.num_rows
+                        continue
+                    batch, first, skip = batch.slice(skip), first + skip, 0
+                X, Y, s, _, _ = _batch_arrays(batch, plan, fs, opts, locate, first, False)
+                seen += len(X)
+                if len(X):
+                    yield X, Y, s
     except (pa.ArrowException, OSError, _BadValue) as exc:
         check_unchanged(fs)
         raise InputError(f"cannot read {fs.path} any more ({_one_line(exc)}); was it changed "
