@@ -12,23 +12,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from gradfit.cli import main
+from cli_helpers import cli, user_error
 from gradfit.io import read_table
-
-
-def cli(capsys, *argv):
-    code = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def user_error(capsys, *argv) -> str:
-    """Run a command that must fail as a user error; returns its one-line message."""
-    code, out, err = cli(capsys, *argv)
-    assert code == 2, (code, out, err)
-    assert err.startswith("gradfit: error: ") and err.count("\n") == 1, err
-    assert "Traceback" not in err and out == ""
-    return err
 
 
 @pytest.fixture(scope="module")
