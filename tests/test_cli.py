@@ -152,7 +152,9 @@ def test_fit_report_and_plots(capsys, data, tmp_path):
     assert code == 0, err
     rec = json.loads(out)
     assert rec["files"]["report"] == str(report) and report.stat().st_size > 1000
-    assert "<html" in report.read_text(encoding="utf-8").lower()
+    html = report.read_text(encoding="utf-8")
+    assert "<html" in html.lower()
+    assert "Statistical summary" in html and "Prob (F-statistic)" in html  # the inference
     pngs = [Path(p) for p in rec["files"]["plots"]]
     assert pngs and all(p.parent == plots and p.suffix == ".png" for p in pngs)
     for png in pngs:

@@ -228,8 +228,12 @@ def _finish(args, fitted) -> int:
         record["files"]["model"] = str(path)
         notes.append(f"saved the model to {path}")
     if args.report or args.plots:
+        inference = fitted.summary
+        if inference is None and args.report and getattr(fitted, "in_memory", False):
+            inference = _summary(est, table)  # the report's statistical section
         view = _view(table, est, rows, record, exact=fitted.exact,
-                     in_memory=getattr(fitted, "in_memory", False))
+                     in_memory=getattr(fitted, "in_memory", False),
+                     inference_text=None if inference is None else str(inference))
         files = write_view_files(view, report=args.report, plots=args.plots)
         record["files"].update(files)
         if files["report"]:
@@ -275,7 +279,7 @@ def _print(table, est, rows, summary, args) -> None:
         console.print(Text(str(summary)))
 
 
-def _view(table, est, rows, record, *, exact=None, in_memory=True):
+def _view(table, est, rows, record, *, exact=None, in_memory=True, inference_text=None):
     from gradfit.charts.view import FitView
 
     solver = record["solver"] or "gd"
@@ -297,5 +301,5 @@ def _view(table, est, rows, record, *, exact=None, in_memory=True):
         target_name=table.target_name, results=results, exact_name=exact_name,
         sample_weight=None if in_memory else table.sample_weight,
         fit_intercept=bool(record["params"].get("fit_intercept", True)),
-        settings=settings, summary_rows=rows, title=title,
+        settings=settings, summary_rows=rows, title=title, inference_text=inference_text,
     )
