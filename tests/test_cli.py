@@ -240,6 +240,7 @@ def test_demo(capsys, tmp_path):
     assert exact["slope"] == pytest.approx(lr.coef_[0], rel=1e-10)
     assert exact["test_r2"] == pytest.approx(lr.score(X_test, y_test), rel=1e-10)
     assert (out_dir / "report.html").stat().st_size > 1000
+    assert "Statistical summary" in (out_dir / "report.html").read_text(encoding="utf-8")
     pngs = sorted(out_dir.glob("*.png"))
     assert pngs and [str(p) for p in pngs] == sorted(rec["files"]["plots"])
     for png in pngs:

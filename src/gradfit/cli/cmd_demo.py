@@ -98,6 +98,14 @@ def _row(name, coef, intercept, X, y, X_test, y_test, n_iter, seconds, converged
     }
 
 
+def _exact_summary(X, y) -> str:
+    """The statistician's view of the exact line, for the report's inference section."""
+    from gradfit import GDRegressor
+
+    model = GDRegressor(solver="exact").fit(X, y)
+    return str(model.summary(feature_names=[FEATURE], target_name=TARGET))
+
+
 def run(args: argparse.Namespace) -> int:
     """Run ``gradfit demo``."""
     from gradfit.charts.view import FitView
@@ -124,6 +132,7 @@ def run(args: argparse.Namespace) -> int:
         summary_rows=summary,
         title="gradfit demo: diabetes progression against BMI",
         X_test=X_test, y_test=y_test, start=start,
+        inference_text=_exact_summary(X, y),
     )
     folder = Path(args.out)
     files = write_view_files(view, report=folder / "report.html", plots=folder)
