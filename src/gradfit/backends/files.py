@@ -41,6 +41,7 @@ import tempfile
 import time
 import warnings
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
 
@@ -166,7 +167,7 @@ class FileBackend:
         self.files: list[FileState] = []
         totals = _Totals(self.block_rows, len(self.plan.targets))
         sink = totals if writer is None else _Tee(totals, writer)
-        try:
+        with self._parsing_pass(writer):
             for path in paths:
                 names = self.columns if path == first else read_column_names(path,
                                                                              file_kind(path))
@@ -174,13 +175,6 @@ class FileBackend:
                     raise InputError(_header_difference(first, self.columns, path, names))
                 self.files.append(scan_file(path, self.plan, self.options, self.columns, sink))
             self._finish_scan(*totals.finish())
-        except BaseException:
-            if writer is not None:
-                writer.abort()
-            raise
-        self._count(cached=False)
-        if writer is not None:
-            self._commit(writer)
 
     # ------------------------------------------------------------------ construction
     def _finish_scan(self, S: float, target_sum: np.ndarray) -> None:
@@ -375,9 +369,17 @@ class FileBackend:
             return
         writer = self._pending_writer()
         parts = self._parts() if writer is None else _written(self._parts(), writer)
-        try:
+        with self._parsing_pass(writer):  # an error, or a pass abandoned (GeneratorExit)
             yield from _rechunk(parts, rows)
-        except BaseException:  # an error, or a pass abandoned (GeneratorExit)
+
+    @contextmanager
+    def _parsing_pass(self, writer):
+        """A pass that parses the files (filling the cache when ``writer`` is given): any
+        error, or a pass abandoned half-way, drops the half-written cache; a completed pass
+        is counted and its cache committed."""
+        try:
+            yield
+        except BaseException:
             if writer is not None:
                 writer.abort()
             raise
@@ -406,15 +408,8 @@ class FileBackend:
             else:
                 writer = self._pending_writer()
                 parts = self._parts() if writer is None else _written(self._parts(), writer)
-                try:
+                with self._parsing_pass(writer):
                     X, Y, s = _concat(list(parts))
-                except BaseException:
-                    if writer is not None:
-                        writer.abort()
-                    raise
-                self._count(cached=False)
-                if writer is not None:
-                    self._commit(writer)
             order = rng.permutation(self.n)
             for start in range(0, self.n, B):
                 idx = np.sort(order[start:start + B])
