@@ -39,6 +39,7 @@ from pathlib import Path
 import numpy as np
 
 from gradfit.exceptions import InputError
+from gradfit.io.tables import PARQUET_MAGIC, PARQUET_SUFFIXES, read_magic
 
 __all__ = [
     "ColumnPlan",
@@ -51,10 +52,8 @@ __all__ = [
     "scan_file",
 ]
 
-PARQUET_SUFFIXES = frozenset({".parquet", ".pq", ".parq"})
 CSV_SUFFIXES = frozenset({".csv", ".tsv", ".tab", ".txt"})
 COMPRESSED_SUFFIXES = frozenset({".gz", ".bz2", ".xz", ".zst", ".lz4"})
-PARQUET_MAGIC = b"PAR1"
 SHOW = 5  # how many offending rows a message lists
 _GLOB_CHARS = re.compile(r"[*?\[]")
 _CONVERSION = re.compile(r"In CSV column #(\d+): Row #(\d+): CSV conversion error to \w+: "
@@ -122,14 +121,7 @@ def file_kind(path: Path) -> str:
     """'parquet' by extension or magic bytes, else 'csv'."""
     if path.suffix.lower() in PARQUET_SUFFIXES:
         return "parquet"
-    try:
-        with open(path, "rb") as fh:
-            head = fh.read(4)
-    except OSError as exc:
-        raise InputError(f"cannot read {path}: {exc.strerror or exc}") from None
-    if not head:
-        raise InputError(f"{path} is empty (expected a CSV header line or a Parquet file)")
-    return "parquet" if head == PARQUET_MAGIC else "csv"
+    return "parquet" if read_magic(path, str(path)) == PARQUET_MAGIC else "csv"
 
 
 def _delimiter(path: Path) -> str:
@@ -440,18 +432,10 @@ def _batch_arrays(batch, plan: ColumnPlan, fs: FileState, opts: ReadOptions, loc
     """
     m = batch.num_rows
     d, k = len(plan.features), len(plan.targets)
-    X = np.empty((m, d))
-    Y = np.empty((m, k))
-    s = np.empty(m) if plan.weight else None
     bad = np.zeros(m, dtype=bool)
-    for j, name in enumerate(plan.columns):
-        col = _column_to_float(batch.column(j), name, fs, locate, first, opts, bad)
-        if j < d:
-            X[:, j] = col
-        elif j < d + k:
-            Y[:, j - d] = col
-        else:
-            s[:] = col
+    X, Y, s = _to_arrays(
+        (_column_to_float(batch.column(j), name, fs, locate, first, opts, bad)
+         for j, name in enumerate(plan.columns)), m, d, k, plan.weight)
     with np.errstate(invalid="ignore"):
         xs, ys = X.sum(axis=1), Y.sum(axis=1)
         ss = ys if s is None else ys + s
@@ -678,6 +662,21 @@ def _exact_floats() -> dict:
     return {} if int(pd.__version__.split(".")[0]) >= 3 else {"float_precision": "round_trip"}
 
 
+def _to_arrays(columns, m: int, d: int, k: int, weight) -> tuple:
+    """(X (m, d), Y (m, k), s (m,) or None) filled from the batch's float columns, in the
+    plan's order: features, targets, then the weight."""
+    X, Y = np.empty((m, d)), np.empty((m, k))
+    s = np.empty(m) if weight else None
+    for j, col in enumerate(columns):
+        if j < d:
+            X[:, j] = col
+        elif j < d + k:
+            Y[:, j - d] = col
+        else:
+            s[:] = col
+    return X, Y, s
+
+
 def _fast_csv(fs: FileState, plan: ColumnPlan, opts: ReadOptions, names: list[str],
               state: list) -> Iterator[tuple]:
     """Rows of a clean CSV file parsed by pandas' C reader (correctly rounded, as pyarrow's),
@@ -740,22 +739,10 @@ def _fast_parquet(fs: FileState, plan: ColumnPlan, opts: ReadOptions,
     for row_groups in sets:
         for batch in pf.iter_batches(batch_size=opts.batch_rows, row_groups=row_groups,
                                      columns=list(plan.columns), use_threads=True):
-            m = batch.num_rows
-            X = np.empty((m, d))
-            Y = np.empty((m, k))
-            s = np.empty(m) if plan.weight else None
-            for j in range(batch.num_columns):
-                arr = batch.column(j)
-                if not pa.types.is_float64(arr.type):
-                    arr = pc.cast(arr, pa.float64())
-                col = arr.to_numpy(zero_copy_only=False)
-                if j < d:
-                    X[:, j] = col
-                elif j < d + k:
-                    Y[:, j - d] = col
-                else:
-                    s[:] = col
-            yield X, Y, s
+            columns = (arr if pa.types.is_float64(arr.type) else pc.cast(arr, pa.float64())
+                       for arr in batch.columns)
+            yield _to_arrays((a.to_numpy(zero_copy_only=False) for a in columns),
+                             batch.num_rows, d, k, plan.weight)
 
 
 def _read_ahead(parts: Iterator[tuple]) -> Iterator[tuple]:

@@ -108,6 +108,14 @@ def _open_source(source) -> _Source:
         raise InputError(f"{desc}: no such file")
     if path.is_dir():
         raise InputError(f"{desc} is a directory, not a data file (CSV or Parquet)")
+    head = read_magic(path, desc)
+    is_parquet = path.suffix.lower() in PARQUET_SUFFIXES or head == PARQUET_MAGIC
+    return _Source(desc, "parquet" if is_parquet else "csv", path=path)
+
+
+def read_magic(path: Path, desc: str) -> bytes:
+    """The first 4 bytes of a data file (Parquet starts with PAR1); an unreadable or empty
+    file is an InputError naming it."""
     try:
         with open(path, "rb") as fh:
             head = fh.read(4)
@@ -115,8 +123,7 @@ def _open_source(source) -> _Source:
         raise InputError(f"cannot read {desc}: {exc.strerror or exc}") from None
     if not head:
         raise InputError(f"{desc} is empty (expected a CSV header line or a Parquet file)")
-    is_parquet = path.suffix.lower() in PARQUET_SUFFIXES or head == PARQUET_MAGIC
-    return _Source(desc, "parquet" if is_parquet else "csv", path=path)
+    return head
 
 
 def _read_columns(src: _Source, wanted: set[str] | None, *, header_only: bool = False):
