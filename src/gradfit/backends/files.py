@@ -473,24 +473,37 @@ def _header_difference(first, cols_a, path, cols_b) -> str:
             "the same columns in the same order")
 
 
+def _rows(X: np.ndarray) -> np.ndarray:
+    """``X`` row-major (a copy only when it is not).  The readers hand on column-major
+    batches (see :func:`gradfit.io.streaming._columns`); the blocks a backend serves are
+    row-major whatever their source, so that every reduction over them (BLAS products,
+    ``sum(axis=0)``) runs the same way on parsed and cached rows: the same bits.  The copy
+    is of one cache-sized block, on the consumer's thread, while the reader parses ahead."""
+    return X if X.flags.c_contiguous else np.ascontiguousarray(X)
+
+
 def _concat(parts: list[tuple]) -> tuple:
-    X = np.concatenate([p[0] for p in parts]) if len(parts) > 1 else parts[0][0]
-    Y = np.concatenate([p[1] for p in parts]) if len(parts) > 1 else parts[0][1]
+    if len(parts) == 1:
+        X, Y, s = parts[0]
+        return _rows(X), _rows(Y), s
+    X = np.concatenate([p[0] for p in parts])
+    Y = np.concatenate([p[1] for p in parts])
     if parts[0][2] is None:
-        return X, Y, None
-    return X, Y, np.concatenate([p[2] for p in parts]) if len(parts) > 1 else parts[0][2]
+        return _rows(X), _rows(Y), None
+    return _rows(X), _rows(Y), np.concatenate([p[2] for p in parts])
 
 
 def _rechunk(parts, rows: int) -> Iterator[tuple]:
-    """Blocks of exactly ``rows`` rows (the last smaller) from arrays of any sizes; views
-    where a block lies inside one array, a copy where it spans several."""
+    """Row-major blocks of exactly ``rows`` rows (the last smaller) from arrays of any sizes
+    and layouts; views where a block lies inside one row-major array, else a copy."""
     pending, have = [], 0
     for X, Y, s in parts:
         start, m = 0, len(X)
         while start < m:
             if not pending and m - start >= rows:
                 stop = start + rows
-                yield X[start:stop], Y[start:stop], None if s is None else s[start:stop]
+                yield (_rows(X[start:stop]), _rows(Y[start:stop]),
+                       None if s is None else s[start:stop])
                 start = stop
                 continue
             take = min(rows - have, m - start)
@@ -532,7 +545,7 @@ class _Totals:
         if not self.pending:
             return
         Y = np.concatenate([p[0] for p in self.pending]) if len(self.pending) > 1 \
-            else self.pending[0][0]
+            else _rows(self.pending[0][0])
         if self.pending[0][1] is None:
             self.S += float(len(Y))
             self.T = self.T + Y.sum(axis=0)
