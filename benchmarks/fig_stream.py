@@ -93,13 +93,18 @@ def _table(X, y):
     return pa.table(cols)
 
 
-def dataset(kind: str, n_rows: int, decimals: int | None = 6) -> Path:
-    """The path of a generated data file, generated on first use."""
+def dataset(kind: str, n_rows: int, decimals: int | None = 6, plain: bool = True) -> Path:
+    """The path of a generated data file, generated on first use.  Parquet: ``plain``
+    writes row groups of GROUP_ROWS rows, uncompressed, without dictionaries (the fastest
+    file to read, hence the hardest comparison); else pyarrow's defaults (snappy,
+    dictionaries tried, row groups of 1M rows), what most writers produce."""
     import pyarrow.csv as pcsv
     import pyarrow.parquet as pq
 
     digits = "full" if decimals is None else f"r{decimals}"
-    groups = f"_g{GROUP_ROWS}_plain" if kind == "parquet" else ""
+    groups = ""
+    if kind == "parquet":
+        groups = f"_g{GROUP_ROWS}_plain" if plain else "_defaults"
     path = DATA / f"stream_{n_rows}x{D}_{digits}{groups}.{kind}"
     if path.exists():
         return path
@@ -110,10 +115,10 @@ def dataset(kind: str, n_rows: int, decimals: int | None = 6) -> Path:
         for X, y in _chunks(n_rows, 7, decimals):
             t = _table(X, y)
             if writer is None:
+                options = dict(compression="none", use_dictionary=False) if plain else {}
                 writer = (pcsv.CSVWriter(tmp, t.schema) if kind == "csv"
-                          else pq.ParquetWriter(tmp, t.schema, compression="none",
-                                                use_dictionary=False))
-            if kind == "csv":
+                          else pq.ParquetWriter(tmp, t.schema, **options))
+            if kind == "csv" or not plain:
                 writer.write_table(t)
             else:
                 writer.write_table(t, row_group_size=GROUP_ROWS)
@@ -149,7 +154,8 @@ def _kernel():
 
 def _epoch(fb, kern):
     mu, v, b = np.zeros(D), np.full((D, 1), 0.01), np.zeros(1)
-    return lambda: fb.map_reduce(lambda X, Y, s: kern(X, Y, s, mu, v, b, "squared", 1.35))
+    return lambda: fb.map_reduce(lambda X, Y, s: kern(X, Y, s, mu, v, b, "squared", 1.35),
+                                 any_layout=getattr(kern, "reads_any_layout", False))
 
 
 def _csv_readers(path: Path) -> dict:
@@ -209,9 +215,35 @@ def _versus_readers(label: str, path: Path, n_rows: int, ours: str, t: dict,
     return rows
 
 
-def epoch_rows(cfg: dict) -> list[Row]:
+def _parquet_epoch_rows(path: Path, label: str, n: int, kern, cfg: dict) -> list[Row]:
+    """The Parquet epoch against pyarrow's readers (the target), and, informative, against
+    ``pq.read_table(memory_map=True)`` (the epoch maps the file too) and a reader that
+    builds a float64 matrix per batch (what the epoch did before it read columns in
+    place)."""
     import pyarrow.parquet as pq
 
+    from gradfit.backends.files import FileBackend
+
+    def to_matrix():
+        for batch in pq.ParquetFile(path).iter_batches(batch_size=65536):
+            np.column_stack([c.to_numpy() for c in batch.columns])
+
+    readers = _parquet_readers(path)
+    fns = {"gradfit Parquet epoch": _epoch(FileBackend(path, "y"), kern),
+           "pq.read_table memory_map": lambda: pq.read_table(path, memory_map=True),
+           "iter_batches + float64 matrix": to_matrix}
+    t = interleaved(fns | readers, cfg["repeats"])
+    rows = _versus_readers(label, path, n, "gradfit Parquet epoch", t, list(readers))
+    ours = t["gradfit Parquet epoch"][0]
+    for name, what in (("pq.read_table memory_map", "pq.read_table(memory_map=True)"),
+                       ("iter_batches + float64 matrix", "iter_batches + column_stack")):
+        rows.append(Row(f"f {label} epoch vs {what} (informative)", _size(path, n),
+                        _mb(path) / ours, _mb(path) / t[name][0], what, unit=" MB/s",
+                        ratio=t[name][0] / ours))
+    return rows
+
+
+def epoch_rows(cfg: dict) -> list[Row]:
     from gradfit.backends.files import FileBackend
 
     n = cfg["epoch_rows"]
@@ -254,24 +286,10 @@ def epoch_rows(cfg: dict) -> list[Row]:
                                met=rate * 1e6 / VW_ROWS_PER_S >= TARGET_VW,
                                extra=dict(bytes_per_row=full.stat().st_size / m,
                                           MBps=_mb(full) / tf["epoch"][0])))
-        gc.collect()
-        fb_pq = FileBackend(parquet, "y")
-        readers = _parquet_readers(parquet)
-
-        def to_matrix():  # informative: the reader plus a float64 matrix per batch
-            for batch in pq.ParquetFile(parquet).iter_batches(batch_size=65536):
-                np.column_stack([c.to_numpy() for c in batch.columns])
-
-        fns = {"gradfit Parquet epoch": _epoch(fb_pq, kern),
-               "iter_batches + float64 matrix": to_matrix}
-        t = interleaved(fns | readers, cfg["repeats"])
-        got = _versus_readers("Parquet", parquet, n, "gradfit Parquet epoch", t,
-                              list(readers))
-        mat = _mb(parquet) / t["iter_batches + float64 matrix"][0]
-        got.append(Row("f Parquet peer: iter_batches + np.column_stack (float64 matrix)",
-                       _size(parquet, n), None, mat, "iter_batches + column_stack",
-                       unit=" MB/s"))
-        rows += got
+        for path, label in ((parquet, "Parquet"),
+                            (dataset("parquet", n, plain=False), "Parquet (pyarrow defaults)")):
+            gc.collect()
+            rows += _parquet_epoch_rows(path, label, n, kern, cfg)
     finally:
         shutil.rmtree(cache_dir, ignore_errors=True)
     return rows

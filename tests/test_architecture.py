@@ -9,7 +9,7 @@ import pytest
 SRC = Path(__file__).resolve().parents[1] / "src" / "gradfit"
 CORE = ["losses", "penalties", "objective", "optimizers", "schedules", "engine", "exact",
         "sources", "result", "kernels", "kernels_numba", "api", "second_order", "validation",
-        "exceptions", "backends/__init__"]
+        "exceptions", "backends/__init__", "columns"]
 FACES = ("gradfit.cli", "gradfit.charts", "gradfit.report", "gradfit.estimators",
          "gradfit.io", "gradfit.inference")
 FORBIDDEN_MODULES = ("matplotlib", "altair", "rich", "pandas.io", "pyarrow", "dask")

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from gradfit import kernels_numba as kn
+from gradfit.columns import Columns
 
 pytestmark = pytest.mark.skipif(not kn.available(), reason="numba is not installed")
 
@@ -119,6 +120,41 @@ def test_layouts_give_the_same_bits(n):
         wide = np.zeros((n, 2 * D))
         wide[:, ::2] = X
         assert_same_bits(kn.value_grad(wide[:, ::2], y, sw, mu, v, b, "huber", EPS), c)
+
+
+@pytest.mark.parametrize("n", SIZES)
+@pytest.mark.parametrize("k, loss, weights", [(1, "squared", False), (3, "huber", True)])
+def test_columns_held_apart_give_the_same_bits(n, k, loss, weights):
+    """X as Columns (a list of arrays, read-only as pyarrow's; or a 2-D (d, n) array), as a
+    row slice of such (rows r0: of longer columns), and as a row slice of a column-major
+    array: the same bits as row-major X, serial and parallel."""
+    X, y, sw, mu, v, b = problem(n, k, weights=weights)
+    want = kn.value_grad(X, y, sw, mu, v, b, loss, EPS)
+    columns = [X[:, j].copy() for j in range(D)]
+    for col in columns:
+        col.flags.writeable = False
+    pad = 13
+    longer = [np.concatenate([np.full(pad, 1e300), X[:, j]]) for j in range(D)]
+    column_major = np.asfortranarray(np.vstack([np.full((pad, D), 1e300), X]))
+    for X2 in (Columns(columns), Columns(np.ascontiguousarray(X.T)), Columns(longer)[pad:],
+               column_major[pad:]):
+        assert_same_bits(kn.value_grad(X2, y, sw, mu, v, b, loss, EPS), want)
+
+
+def test_columns_object():
+    """Row slices share the buffers; np.asarray gives the row-major matrix."""
+    X = np.arange(24.0).reshape(8, 3)
+    cols = Columns([X[:, j].copy() for j in range(3)])
+    assert cols.shape == (8, 3) and len(cols) == 8 and cols.ndim == 2
+    part = cols[2:7][1:3]
+    assert part.shape == (2, 3) and part.columns is cols.columns
+    got = np.asarray(part)
+    assert got.flags.c_contiguous
+    np.testing.assert_array_equal(got, X[3:5])
+    np.testing.assert_array_equal(np.asarray(cols[5:]), X[5:])
+    np.testing.assert_array_equal(cols[[0, 7]], X[[0, 7]])  # other indexing: via the matrix
+    assert cols[6:2].shape == (0, 3)
+    assert part.numba_columns() is cols.numba_columns()  # built once, shared
 
 
 def test_y_none_and_mu_none():

@@ -99,6 +99,33 @@ def test_streamed_fit_equals_in_memory(files, data, source, solver, extra):
     assert streamed.info["n_rows"] == N
 
 
+@pytest.mark.parametrize("source", ["csv", "parquet", "parquet_many"])
+@pytest.mark.parametrize("features", [FEATURES, ["c", "a", "b"]])  # in place / reordered
+def test_compiled_kernel_reads_the_columns_in_place(files, data, source, features,
+                                                    monkeypatch):
+    """Files big enough for the compiled kernel (here: any size) hand it the decoded
+    columns without a copy (Columns), and the fit equals the in-memory one with the same
+    kernel."""
+    from gradfit import api, kernels_numba
+    from gradfit.columns import Columns
+
+    if not kernels_numba.available():
+        pytest.skip("numba is not installed (the compiled kernel is optional)")
+    monkeypatch.setattr(api, "NUMBA_MIN_CELLS", 0)
+    X, y, w = data
+    order = [FEATURES.index(f) for f in features]
+    fb = FileBackend(files[source], "y", features, weight="w", batch_rows=64)
+    kinds = {type(Xb) for Xb, _, _ in fb.blocks(any_layout=True)}
+    # a block that spans two row groups or files is one row-major copy
+    assert kinds == ({Columns, np.ndarray} if source == "parquet_many" else {Columns})
+    assert all(type(Xb) is np.ndarray and Xb.flags.c_contiguous for Xb, _, _ in fb.blocks())
+    kw = dict(solver="nesterov", max_iter=50, tol=0)
+    streamed = fit_files(files[source], "y", features, weight="w", batch_rows=64, **kw)
+    memory = gradfit.fit(X[:, order], y, w, **kw)
+    assert streamed.n_iter == memory.n_iter == 50
+    _close(streamed, memory, rtol=1e-10)
+
+
 @pytest.mark.parametrize("source", ["csv", "parquet", "csv_many", "parquet_many"])
 def test_exact_in_one_pass(files, data, source):
     X, y, w = data

@@ -324,10 +324,16 @@ NUMBA_MIN_CELLS = 2_000_000  # below this the numpy kernel is as fast and needs 
 
 
 def _kernel_for(X):
-    """The compiled kernel (``kernels_numba``, equal to the numpy one to 1e-12) for large X
-    when numba is installed, else the pure-numpy kernel.  The choice depends only on the data,
-    so the same data always takes the same path (bit-identical refits)."""
-    if X.size < NUMBA_MIN_CELLS or X.dtype == np.longdouble:
+    """The kernel for in-memory ``X``: see :func:`kernel_for`."""
+    return kernel_for(X.size, X.dtype)
+
+
+def kernel_for(cells: int, dtype=np.float64):
+    """The compiled kernel (``kernels_numba``, equal to the numpy one to 1e-12) for data of
+    at least :data:`NUMBA_MIN_CELLS` values (n * d) when numba is installed, else None: the
+    pure-numpy kernel.  The choice depends only on the data's size and type, so the same
+    data always takes the same path (bit-identical refits), in memory or from files."""
+    if cells < NUMBA_MIN_CELLS or np.dtype(dtype) == np.longdouble:
         return None
     try:
         from gradfit import kernels_numba

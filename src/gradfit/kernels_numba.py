@@ -6,14 +6,17 @@ Same contract as :func:`gradfit.kernels.value_grad` (see docs/CORE_API.md, "Pass
 
 One pass over ``X``: each row is centred, predicted and folded into the gradient while it
 is in L1 cache; nothing the size of ``X`` is ever allocated.  ``X`` may be float64 or
-float32 (read as stored, accumulated in float64), C- or F-contiguous (F has its own
-column-wise kernel that gives the same bits) or any strided view.
+float32 (read as stored, accumulated in float64), row-major, column-major (or a row slice
+of it), any strided view, or a :class:`gradfit.columns.Columns` (columns held apart, as a
+Parquet reader decodes them: read in place).  Row-major X goes through a row-wise kernel,
+the column-major kinds through a column-wise one that gives the same bits.  Nothing blocks
+Python's other threads while a kernel runs (``nogil``): a file reader parses ahead.
 
 Determinism: rows are cut into blocks of :data:`BLOCK_ROWS` (a constant, so the partition
 depends on ``n`` only, never on the thread count); each block's partial sums go to their
 own slot and the slots are added by a fixed pairwise tree.  With ``fastmath`` off, the
-result is bit-identical for any ``numba.set_num_threads``, and identical between the C and
-F layouts of the same data.  Below :data:`PARALLEL_MIN_CELLS` cells the same blocks run on
+result is bit-identical for any ``numba.set_num_threads``, and identical between the
+layouts of the same data.  Below :data:`PARALLEL_MIN_CELLS` cells the same blocks run on
 the calling thread (waking numba's threads costs more than such a pass; on a busy 2-core
 machine a 1e5 x 20 pass took 1.1 ms on one thread and 3-10 ms on two).
 
@@ -29,6 +32,8 @@ pure-numpy kernel in :mod:`gradfit.kernels`.
 from __future__ import annotations
 
 import numpy as np
+
+from gradfit.columns import Columns
 
 __all__ = ["BLOCK_ROWS", "available", "value_grad", "warmup"]
 
@@ -55,7 +60,7 @@ def available() -> bool:
 
 if numba is not None:
 
-    @njit(cache=True, fastmath=False)
+    @njit(cache=True, fastmath=False, nogil=True)
     def _dloss(r, s, loss, eps):
         """(s * loss(r), s * dloss/dp) for one residual r = y - p."""
         if loss == 0 or abs(r) <= eps:
@@ -64,7 +69,7 @@ if numba is not None:
             return s * (2.0 * eps * r - eps * eps), s * (-2.0 * eps)
         return s * (-2.0 * eps * r - eps * eps), s * (2.0 * eps)
 
-    @njit(cache=True, fastmath=False)
+    @njit(cache=True, fastmath=False, nogil=True)
     def _block_c(X, Y, has_y, sw, has_w, mu, vT, b, loss, eps, i0, i1, acc):
         """Rows i0:i1 of a row-major X into acc (k, d + 2): [gz | gb | loss_sum]."""
         d = X.shape[1]
@@ -125,22 +130,27 @@ if numba is not None:
                     a[j] += c * (X[i, j] - mu[j])
             i += 1
 
-    @njit(cache=True, fastmath=False)
-    def _block_f(X, Y, has_y, sw, has_w, mu, vT, b, loss, eps, i0, i1, acc):
-        """Rows i0:i1 of a column-major X: column sweeps over the block (it sits in L2),
-        with exactly the summation order of _block_c, hence the same bits."""
-        d = X.shape[1]
+    @njit(cache=True, fastmath=False, nogil=True)
+    def _block_cols(cols, r0, Y, has_y, sw, has_w, mu, vT, b, loss, eps, i0, i1, acc):
+        """Rows r0 + i0 : r0 + i1 of X held as columns (``cols[j]``: column j, 1-D; a 2-D
+        array (d, n) -- X.T of a column-major X -- or a list of arrays), with ``Y`` and
+        ``sw`` indexed from r0.  Column sweeps over the block (it sits in L2), with exactly
+        the summation order of _block_c, hence the same bits; two columns at a time in the
+        gradient sweep, whose per-column sums are chains of dependent additions."""
+        d = len(cols)
         k = vT.shape[0]
         nb = i1 - i0
+        o = r0 + i0
         P = np.zeros((k, nb))
         C = np.empty((k, nb))
         for q in range(k):
             Pq = P[q]
             for j in range(d):
+                x = cols[j][o:o + nb]
                 m = mu[j]
                 vj = vT[q, j]
                 for t in range(nb):
-                    Pq[t] += (X[i0 + t, j] - m) * vj
+                    Pq[t] += (x[t] - m) * vj
         for q in range(k):
             a = acc[q]
             bq = b[q]
@@ -155,18 +165,29 @@ if numba is not None:
         for q in range(k):
             a = acc[q]
             Cq = C[q]
-            for j in range(d):
-                m = mu[j]
-                g = a[j]
+            j = 0
+            while j < d:
+                two = j + 1 < d
+                x0 = cols[j][o:o + nb]
+                x1 = cols[j + 1][o:o + nb] if two else x0
+                m0 = mu[j]
+                m1 = mu[j + 1] if two else m0
+                g0 = a[j]
+                g1 = a[j + 1] if two else 0.0
                 for t in range(0, ntile, _TILE):
-                    i = i0 + t
-                    g += (Cq[t] * (X[i, j] - m) + Cq[t + 1] * (X[i + 1, j] - m)
-                          + Cq[t + 2] * (X[i + 2, j] - m) + Cq[t + 3] * (X[i + 3, j] - m))
+                    g0 += (Cq[t] * (x0[t] - m0) + Cq[t + 1] * (x0[t + 1] - m0)
+                           + Cq[t + 2] * (x0[t + 2] - m0) + Cq[t + 3] * (x0[t + 3] - m0))
+                    g1 += (Cq[t] * (x1[t] - m1) + Cq[t + 1] * (x1[t + 1] - m1)
+                           + Cq[t + 2] * (x1[t + 2] - m1) + Cq[t + 3] * (x1[t + 3] - m1))
                 for t in range(ntile, nb):
-                    g += Cq[t] * (X[i0 + t, j] - m)
-                a[j] = g
+                    g0 += Cq[t] * (x0[t] - m0)
+                    g1 += Cq[t] * (x1[t] - m1)
+                a[j] = g0
+                if two:
+                    a[j + 1] = g1
+                j += 2
 
-    @njit(cache=True, fastmath=False)
+    @njit(cache=True, fastmath=False, nogil=True)
     def _reduce(partials):
         """Sum partials (nblk, k, d + 2) over blocks by a fixed pairwise tree (in place)."""
         nb = partials.shape[0]
@@ -177,7 +198,7 @@ if numba is not None:
             nb = half
         return partials[0]
 
-    @njit(cache=True, fastmath=False, parallel=_PARALLEL)
+    @njit(cache=True, fastmath=False, nogil=True, parallel=_PARALLEL)
     def _par_c(X, Y, has_y, sw, has_w, mu, vT, b, loss, eps):
         """Row-major X (or any strided view): blocks in parallel, fixed pairwise sum."""
         n = X.shape[0]
@@ -189,7 +210,7 @@ if numba is not None:
                      min(n, i0 + BLOCK_ROWS), partials[blk])
         return _reduce(partials)
 
-    @njit(cache=True, fastmath=False)
+    @njit(cache=True, fastmath=False, nogil=True)
     def _ser_c(X, Y, has_y, sw, has_w, mu, vT, b, loss, eps):
         """_par_c on the calling thread: the same blocks and sums, hence the same bits."""
         n = X.shape[0]
@@ -201,27 +222,25 @@ if numba is not None:
                      min(n, i0 + BLOCK_ROWS), partials[blk])
         return _reduce(partials)
 
-    @njit(cache=True, fastmath=False, parallel=_PARALLEL)
-    def _par_f(X, Y, has_y, sw, has_w, mu, vT, b, loss, eps):
-        """Column-major X: as _par_c with the column-sweep block."""
-        n = X.shape[0]
+    @njit(cache=True, fastmath=False, nogil=True, parallel=_PARALLEL)
+    def _par_cols(cols, r0, n, Y, has_y, sw, has_w, mu, vT, b, loss, eps):
+        """Rows r0 : r0 + n of X held as columns: as _par_c with the column-sweep block."""
         nblk = (n + BLOCK_ROWS - 1) // BLOCK_ROWS
-        partials = np.zeros((nblk, vT.shape[0], X.shape[1] + 2))
+        partials = np.zeros((nblk, vT.shape[0], len(cols) + 2))
         for blk in prange(nblk):
             i0 = blk * BLOCK_ROWS
-            _block_f(X, Y, has_y, sw, has_w, mu, vT, b, loss, eps, i0,
-                     min(n, i0 + BLOCK_ROWS), partials[blk])
+            _block_cols(cols, r0, Y, has_y, sw, has_w, mu, vT, b, loss, eps, i0,
+                        min(n, i0 + BLOCK_ROWS), partials[blk])
         return _reduce(partials)
 
-    @njit(cache=True, fastmath=False)
-    def _ser_f(X, Y, has_y, sw, has_w, mu, vT, b, loss, eps):
-        n = X.shape[0]
+    @njit(cache=True, fastmath=False, nogil=True)
+    def _ser_cols(cols, r0, n, Y, has_y, sw, has_w, mu, vT, b, loss, eps):
         nblk = (n + BLOCK_ROWS - 1) // BLOCK_ROWS
-        partials = np.zeros((nblk, vT.shape[0], X.shape[1] + 2))
+        partials = np.zeros((nblk, vT.shape[0], len(cols) + 2))
         for blk in range(nblk):
             i0 = blk * BLOCK_ROWS
-            _block_f(X, Y, has_y, sw, has_w, mu, vT, b, loss, eps, i0,
-                     min(n, i0 + BLOCK_ROWS), partials[blk])
+            _block_cols(cols, r0, Y, has_y, sw, has_w, mu, vT, b, loss, eps, i0,
+                        min(n, i0 + BLOCK_ROWS), partials[blk])
         return _reduce(partials)
 
 
@@ -248,13 +267,18 @@ def value_grad(X, y, sw, mu, v, b, loss="squared", epsilon=1.35):
         from gradfit import kernels  # the pure-numpy kernel, same contract
 
         return kernels.value_grad(X, y, sw, mu, v, b, loss, epsilon)
-    if type(X) is not np.ndarray or (X.dtype != _F64 and X.dtype != _F32):
+    cols, r0 = None, 0
+    if isinstance(X, Columns):  # columns held apart: read in place, no (n, d) copy
+        cols, r0 = X.numba_columns(), X.start
+    elif type(X) is not np.ndarray or (X.dtype != _F64 and X.dtype != _F32):
         X = np.asarray(X)
         if X.dtype != _F64 and X.dtype != _F32:
             X = X.astype(_F64)
     if X.ndim != 2:
         raise ValueError(f"X must be 2-D, got shape {X.shape}")
     n, d = X.shape
+    if cols is None and d > 1 and X.strides[0] == X.itemsize:  # column-major (or a row
+        cols = X.T  # slice of it): columns are rows of X.T
     v = _f64(v)
     k = v.shape[1] if v.ndim == 2 else 1
     vT = v.reshape(d, k).T
@@ -269,18 +293,21 @@ def value_grad(X, y, sw, mu, v, b, loss="squared", epsilon=1.35):
     has_w = sw is not None
     s = _f64(sw).reshape(n) if has_w else _ONE
     parallel = n > BLOCK_ROWS and n * d >= PARALLEL_MIN_CELLS and numba.get_num_threads() > 1
-    if X.flags.f_contiguous and not X.flags.c_contiguous:
-        run = _par_f if parallel else _ser_f
+    rest = (Y, has_y, s, has_w, mu, vT, _f64(b).reshape(k), code, float(epsilon))
+    if cols is not None:
+        acc = (_par_cols if parallel else _ser_cols)(cols, r0, n, *rest)
     else:
-        run = _par_c if parallel else _ser_c
-    acc = run(X, Y, has_y, s, has_w, mu, vT, _f64(b).reshape(k), code,
-              float(epsilon))
+        acc = (_par_c if parallel else _ser_c)(X, *rest)
     return acc[:, d + 1], acc[:, :d].T, acc[:, d]
 
 
+value_grad.reads_any_layout = numba is not None  # Columns, column-major: see the module doc
+
+
 def warmup() -> float:
-    """Compile (or load from the on-disk cache) the C-order float64 and float32 kernels,
-    serial and parallel; return the seconds it took."""
+    """Compile (or load from the on-disk cache) the row-major float64 and float32 kernels,
+    serial and parallel, and the serial column kernel over float64 :class:`Columns` (what
+    a file's passes use); return the seconds it took."""
     import time
 
     if numba is None:
@@ -292,4 +319,8 @@ def warmup() -> float:
                 np.zeros(1), 0, 1.0)
         _ser_c(*args)
         _par_c(*args)
+    column = np.ones(3)
+    column.flags.writeable = False  # as pyarrow's buffers are
+    value_grad(Columns([column, column]), column[:, None], None, np.zeros(2), np.ones((2, 1)),
+               np.zeros(1))
     return time.perf_counter() - t

@@ -135,9 +135,10 @@ class Objective:
         v = wt / self.sigma[:, None]
         loss = loss or self.loss
         mu, eps, kern = self.mu, self.epsilon, self.kernel
-        if X is None:
+        if X is None:  # a kernel that reads any layout takes a file's columns in place
             loss_sum, gz, gb = (data or self.data).map_reduce(
-                lambda Xb, yb, sb: kern(Xb, None if zero_y else yb, sb, mu, v, bt, loss, eps))
+                lambda Xb, yb, sb: kern(Xb, None if zero_y else yb, sb, mu, v, bt, loss, eps),
+                any_layout=getattr(kern, "reads_any_layout", False))
         else:
             loss_sum, gz, gb = kern(X, y, sw, mu, v, bt, loss, eps)
         g = gz / self.sigma[:, None]

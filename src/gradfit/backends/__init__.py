@@ -33,7 +33,7 @@ class InMemory:
         self.S = float(self.n if sw is None else sw.sum())
         self.dtype = X.dtype
 
-    def map_reduce(self, fn, combine=add):
+    def map_reduce(self, fn, combine=add, any_layout=False):
         return fn(self.X, self.y, self.sw)
 
     def minibatches(self, batch_size, rng):
@@ -61,7 +61,7 @@ class RowSubset(InMemory):
         w = self.mask[start:stop].astype(float)
         return w if self.sw is None else w * self.sw[start:stop]
 
-    def map_reduce(self, fn, combine=add):
+    def map_reduce(self, fn, combine=add, any_layout=False):
         out = None
         for start in range(0, self.X.shape[0], self.BLOCK):
             stop = start + self.BLOCK

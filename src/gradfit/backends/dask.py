@@ -448,9 +448,10 @@ class DaskBackend:
                    retries=retries, timeout=timeout)
 
     # ------------------------------------------------------------------ passes
-    def map_reduce(self, fn, combine=add):
+    def map_reduce(self, fn, combine=add, any_layout=False):
         """``fn`` on every block, combined by a fixed tree of ``combine``; the root only is
-        gathered.  Raises :class:`ClusterError` if the pass fails or misses rows."""
+        gathered.  Raises :class:`ClusterError` if the pass fails or misses rows.
+        (``any_layout`` is accepted for the backend interface; blocks are as stored.)"""
         return self._reduce(fn, combine, self.n)
 
     def _reduce(self, fn, combine, expect_rows):

@@ -49,6 +49,7 @@ import numpy as np
 
 from gradfit import kernels
 from gradfit.backends import add
+from gradfit.columns import Columns
 from gradfit.exceptions import InputError
 from gradfit.io.streaming import (
     SHOW,
@@ -358,9 +359,11 @@ class FileBackend:
                 hi = lo + fs.units[unit][1]
             yield from self._cache.blocks(lo, hi, CACHE_READ_ROWS)
 
-    def blocks(self, rows: int | None = None) -> Iterator[tuple]:
+    def blocks(self, rows: int | None = None, any_layout: bool = False) -> Iterator[tuple]:
         """One pass: consecutive blocks ``(X, Y, s)`` of ``rows`` rows (default
-        ``block_rows``; the last block smaller), the same partition on every pass."""
+        ``block_rows``; the last block smaller), the same partition on every pass.  ``X`` is
+        a row-major float64 array; with ``any_layout`` it may also be column-major or a
+        :class:`~gradfit.columns.Columns` (no copy: for kernels that read any layout)."""
         rows = rows or self.block_rows
         if self._cache is not None:
             self._check_sources()
@@ -370,7 +373,7 @@ class FileBackend:
         writer = self._pending_writer()
         parts = self._parts() if writer is None else _written(self._parts(), writer)
         with self._parsing_pass(writer):  # an error, or a pass abandoned (GeneratorExit)
-            yield from _rechunk(parts, rows)
+            yield from _rechunk(parts, rows, any_layout)
 
     @contextmanager
     def _parsing_pass(self, writer):
@@ -387,10 +390,11 @@ class FileBackend:
         if writer is not None:
             self._commit(writer)
 
-    def map_reduce(self, fn, combine=add):
-        """``fn(X, Y, s)`` on every block, results combined in block order (one pass)."""
+    def map_reduce(self, fn, combine=add, any_layout=False):
+        """``fn(X, Y, s)`` on every block, results combined in block order (one pass).
+        ``any_layout``: ``fn`` takes X in any layout (see :meth:`blocks`)."""
         acc = None
-        for X, Y, s in self.blocks():
+        for X, Y, s in self.blocks(any_layout=any_layout):
             out = fn(X, Y, s)
             acc = out if acc is None else combine(acc, out)
         return acc
@@ -473,36 +477,45 @@ def _header_difference(first, cols_a, path, cols_b) -> str:
             "the same columns in the same order")
 
 
-def _rows(X: np.ndarray) -> np.ndarray:
-    """``X`` row-major (a copy only when it is not).  The readers hand on column-major
-    batches (see :func:`gradfit.io.streaming._columns`); the blocks a backend serves are
-    row-major whatever their source, so that every reduction over them (BLAS products,
-    ``sum(axis=0)``) runs the same way on parsed and cached rows: the same bits.  The copy
-    is of one cache-sized block, on the consumer's thread, while the reader parses ahead."""
+def _rows(X) -> np.ndarray:
+    """``X`` as a row-major array (a copy only when it is not one).  The fast readers hand
+    on column-major batches, or :class:`~gradfit.columns.Columns` (see
+    :mod:`gradfit.io.streaming`); the blocks a backend serves are row-major whatever their
+    source (unless the consumer reads any layout), so that every reduction over them (BLAS
+    products, ``sum(axis=0)``) runs the same way on parsed and cached rows: the same bits.
+    The copy is of one cache-sized block, on the consumer's thread, while the reader reads
+    ahead."""
+    if isinstance(X, Columns):
+        return np.asarray(X)
     return X if X.flags.c_contiguous else np.ascontiguousarray(X)
 
 
-def _concat(parts: list[tuple]) -> tuple:
+def _concat(parts: list[tuple], shape=_rows) -> tuple:
+    """One block from the arrays of ``parts``: a row-major copy, or ``shape`` of the one
+    part's arrays when there is only one."""
     if len(parts) == 1:
         X, Y, s = parts[0]
-        return _rows(X), _rows(Y), s
-    X = np.concatenate([p[0] for p in parts])
+        return shape(X), shape(Y), s
+    X = np.concatenate([_rows(p[0]) for p in parts])
     Y = np.concatenate([p[1] for p in parts])
     if parts[0][2] is None:
-        return _rows(X), _rows(Y), None
-    return _rows(X), _rows(Y), np.concatenate([p[2] for p in parts])
+        return X, _rows(Y), None
+    return X, _rows(Y), np.concatenate([p[2] for p in parts])
 
 
-def _rechunk(parts, rows: int) -> Iterator[tuple]:
-    """Row-major blocks of exactly ``rows`` rows (the last smaller) from arrays of any sizes
-    and layouts; views where a block lies inside one row-major array, else a copy."""
+def _rechunk(parts, rows: int, any_layout: bool = False) -> Iterator[tuple]:
+    """Blocks of exactly ``rows`` rows (the last smaller) from arrays of any sizes and
+    layouts: row-major (a copy where needed), or with ``any_layout`` the slices of the
+    arrays as they come (``Columns`` included) where a block lies inside one; a block that
+    spans arrays is a row-major copy either way."""
+    shape = (lambda a: a) if any_layout else _rows
     pending, have = [], 0
     for X, Y, s in parts:
         start, m = 0, len(X)
         while start < m:
             if not pending and m - start >= rows:
                 stop = start + rows
-                yield (_rows(X[start:stop]), _rows(Y[start:stop]),
+                yield (shape(X[start:stop]), shape(Y[start:stop]),
                        None if s is None else s[start:stop])
                 start = stop
                 continue
@@ -512,10 +525,10 @@ def _rechunk(parts, rows: int) -> Iterator[tuple]:
             have += take
             start = stop
             if have == rows:
-                yield _concat(pending)
+                yield _concat(pending, shape)
                 pending, have = [], 0
     if pending:
-        yield _concat(pending)
+        yield _concat(pending, shape)
 
 
 class _Totals:
@@ -585,7 +598,7 @@ class _Buffer:
         """Copy rows from ``start`` on until the buffer is full; returns how many."""
         take = min(len(self.X) - self.fill, len(X) - start)
         rows = slice(self.fill, self.fill + take)
-        self.X[rows] = X[start:start + take]
+        self.X[rows] = np.asarray(X[start:start + take])
         self.Y[rows] = Y[start:start + take]
         if self.s is not None:
             self.s[rows] = s[start:start + take]

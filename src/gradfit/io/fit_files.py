@@ -33,6 +33,7 @@ from gradfit.api import (
     _finish,
     _initial_point,
     check_params,
+    kernel_for,
     make_result,
     make_rng,
     resolve_rate,
@@ -182,7 +183,8 @@ def fit_backend(data, *, single_output=None, callback=None, coef_init=None,
 
     moments = (extra["mu"], extra["sigma"]) if saved is not None else None
     obj = Objective(data, loss=p.loss, epsilon=p.epsilon, penalty=pen,
-                    fit_intercept=p.fit_intercept, standardize=p.standardize, moments=moments)
+                    fit_intercept=p.fit_intercept, standardize=p.standardize, moments=moments,
+                    kernel=kernel_for(data.n * data.d))
     ymean = _target_mean(data)
     P0 = _initial_point(obj, ymean[None, :], None, coef_init, intercept_init, p.standardize)
     minibatch = p.batch_size is not None and p.batch_size < obj.n

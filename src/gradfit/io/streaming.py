@@ -38,6 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
+from gradfit.columns import Columns
 from gradfit.exceptions import InputError
 from gradfit.io.tables import PARQUET_MAGIC, PARQUET_SUFFIXES, read_magic
 
@@ -662,19 +663,25 @@ def _exact_floats() -> dict:
     return {} if int(pd.__version__.split(".")[0]) >= 3 else {"float_precision": "round_trip"}
 
 
+def _consecutive(rows) -> slice | None:
+    """``rows`` as a slice when they are consecutive and ascending, else None."""
+    rows = np.asarray(rows, dtype=np.intp)
+    if len(rows) and (rows == np.arange(rows[0], rows[0] + len(rows))).all():
+        return slice(int(rows[0]), int(rows[0]) + len(rows))
+    return None
+
+
 def _columns(T: np.ndarray, rows) -> np.ndarray:
     """The (m, len(rows)) matrix of the rows ``rows`` of the C-order (c, m) array ``T`` (a
     batch's columns stored one after the other), column-major: a view of ``T`` when the rows
     are consecutive, else one copy of whole rows (memcpy-fast).
 
-    Column-major on purpose: a transposition to row-major cost more than the gradient
-    pass itself (``np.take(T.T, rows, axis=1)``: 0.36 s per 2e6 x 21 values), while the
-    kernels read either layout at about the same speed and give the same bits (the numpy
-    kernel copies each cache-sized block to row-major, the compiled one is written so)."""
-    rows = np.asarray(rows, dtype=np.intp)
-    if len(rows) and (rows == np.arange(rows[0], rows[0] + len(rows))).all():
-        return T[rows[0]:rows[0] + len(rows)].T
-    return T[rows].T
+    Column-major on purpose: a transposition to row-major cost more than the gradient pass
+    itself (``np.take(T.T, rows, axis=1)``: 0.36 s per 2e6 x 21 values).  The backend makes
+    the blocks it serves row-major one cache-sized block at a time, on the consumer's
+    thread, or hands them on as they are to a kernel that reads any layout."""
+    run = _consecutive(rows)
+    return T[run].T if run is not None else T[np.asarray(rows, dtype=np.intp)].T
 
 
 def _split(T: np.ndarray, where, d: int, k: int, weight) -> tuple:
@@ -682,6 +689,12 @@ def _split(T: np.ndarray, where, d: int, k: int, weight) -> tuple:
     columns: ``where`` gives the row of ``T`` of each feature, target, then the weight."""
     return (_columns(T, where[:d]), _columns(T, where[d:d + k]),
             T[where[d + k]] if weight else None)
+
+
+def _feature_columns(T: np.ndarray, rows) -> Columns:
+    """The features, rows ``rows`` of ``T``, as :class:`Columns` (no copy)."""
+    run = _consecutive(rows)
+    return Columns(T[run] if run is not None else [T[i] for i in rows])
 
 
 def _to_arrays(columns, m: int, d: int, k: int, weight) -> tuple:
@@ -725,12 +738,12 @@ def _fast_csv(fs: FileState, plan: ColumnPlan, opts: ReadOptions, names: list[st
                     break
                 T = np.ascontiguousarray(frame.to_numpy(dtype=np.float64, copy=False).T)
                 m = T.shape[1]
-                X, Y, s = _split(T, where, d, k, plan.weight)
                 with np.errstate(invalid="ignore", over="ignore"):
-                    total = X.sum() + Y.sum() + (0.0 if s is None else s.sum())
-                if not np.isfinite(total) or (s is not None and not (s >= 0).all()):
+                    total = T.sum()
+                w = T[where[-1]] if plan.weight else None
+                if not np.isfinite(total) or (w is not None and not (w >= 0).all()):
                     break
-                yield X, Y, s
+                yield _feature_columns(T, where[:d]), _columns(T, where[d:d + k]), w
                 state[0] += m
             else:
                 return
@@ -739,25 +752,58 @@ def _fast_csv(fs: FileState, plan: ColumnPlan, opts: ReadOptions, names: list[st
     state[1] = True
 
 
+PARQUET_GROUP_BYTES = 64 << 20
+"""A clean Parquet row group whose float64 values take at most this is decoded in one call
+(pyarrow decodes its columns in parallel: 1.5x the speed of batch iteration); a bigger one
+is read in batches of ``batch_rows`` rows, so memory stays bounded whatever the writer
+chose."""
+
+
 def _fast_parquet(fs: FileState, plan: ColumnPlan, opts: ReadOptions,
                   units=None) -> Iterator[tuple]:
-    """Rows of a clean Parquet file (or of its row groups ``units``, in that order): batches
-    decoded with pyarrow's threads, columns copied into one (m, d + k + w) float64 array."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
+    """Rows of a clean Parquet file (or of its row groups ``units``, in that order): each
+    row group decoded with pyarrow's threads from a memory map of the file, and handed on
+    as decoded -- the features as :class:`~gradfit.columns.Columns` over pyarrow's own
+    buffers, no copy (see :mod:`gradfit.columns`).
+
+    The file is mapped anew for each row group and unmapped when the group is done: mapped
+    pages count in the process's resident memory, so one map for a 10 GB file would report
+    10 GB resident by its end (page cache, but a misleading figure)."""
     import pyarrow.parquet as pq
 
-    pf = pq.ParquetFile(fs.path)
+    meta = pq.ParquetFile(fs.path).metadata
     d, k = len(plan.features), len(plan.targets)
-    groups = range(pf.metadata.num_row_groups) if units is None else units
-    sets = [list(groups)] if units is None else [[g] for g in groups]
-    for row_groups in sets:
-        for batch in pf.iter_batches(batch_size=opts.batch_rows, row_groups=row_groups,
-                                     columns=list(plan.columns), use_threads=True):
-            columns = (arr if pa.types.is_float64(arr.type) else pc.cast(arr, pa.float64())
-                       for arr in batch.columns)
-            yield _to_arrays((a.to_numpy(zero_copy_only=False) for a in columns),
-                             batch.num_rows, d, k, plan.weight)
+    columns = list(plan.columns)
+    for g in range(meta.num_row_groups) if units is None else units:
+        pf = pq.ParquetFile(fs.path, metadata=meta, memory_map=True)
+        rows = meta.row_group(g).num_rows
+        if rows * len(columns) * 8 <= PARQUET_GROUP_BYTES:
+            batches = [pf.read_row_group(g, columns=columns, use_threads=True)]
+        else:
+            batches = pf.iter_batches(batch_size=opts.batch_rows, row_groups=[g],
+                                      columns=columns, use_threads=True)
+        for batch in batches:
+            arrays = [_float_array(col) for col in batch.columns]
+            Y = arrays[d][:, None] if k == 1 else np.stack(arrays[d:d + k], axis=1)
+            yield Columns(arrays[:d]), Y, arrays[d + k] if plan.weight else None
+            del batch, arrays, Y
+        del batches
+        pf.close()
+
+
+def _float_array(col) -> np.ndarray:
+    """A Parquet column (array or chunked array) as a 1-D float64 numpy array: pyarrow's
+    buffer itself where it is one float64 chunk (read-only), else a copy."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if not pa.types.is_float64(col.type):
+        col = pc.cast(col, pa.float64())
+    if isinstance(col, pa.ChunkedArray):
+        if col.num_chunks != 1:
+            return col.to_numpy()
+        col = col.chunk(0)
+    return col.to_numpy(zero_copy_only=False)
 
 
 def _read_ahead(parts: Iterator[tuple]) -> Iterator[tuple]:
