@@ -172,6 +172,54 @@ def test_odd_batch_sizes(files, data, source, batch_rows):
     _close(exact, gradfit.fit(X, y, w, solver="exact"), rtol=1e-10)
 
 
+def _all_blocks(fb):
+    return [np.concatenate(part) for part in zip(*[(X, Y) for X, Y, _ in fb.blocks(1000)])]
+
+
+@pytest.mark.parametrize("ending", ["\n", "\r\n"])
+@pytest.mark.parametrize("last_newline", [True, False])
+def test_csv_ranges_parsed_at_once_give_the_same_rows(tmp_path, data, monkeypatch, ending,
+                                                      last_newline):
+    """A CSV file cut into many small ranges (parsed by several threads) gives exactly the
+    rows of one range; the ranges cover the file and start at line starts."""
+    from gradfit.io import streaming
+
+    X, y, _ = data
+    lines = ["a,b,c,y"] + [",".join(repr(float(v)) for v in row) for row in np.c_[X, y]]
+    path = tmp_path / "d.csv"
+    path.write_bytes((ending.join(lines) + (ending if last_newline else "")).encode())
+    whole = _all_blocks(FileBackend(path, "y"))
+    monkeypatch.setattr(streaming, "CSV_RANGE_BYTES", 997)
+    fb = FileBackend(path, "y")
+    ranges = streaming._csv_ranges(fb.files[0])
+    raw = path.read_bytes()
+    assert len(ranges) > 20 and ranges[0][0] == 0 and ranges[-1][1] == len(raw)
+    assert all(a[1] == b[0] and raw[b[0] - 1:b[0]] == b"\n" for a, b in zip(ranges, ranges[1:]))
+    for got, want in zip(_all_blocks(fb), whole):
+        np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(whole[0], X)  # repr() round-trips: the exact numbers
+    _close(fit_files(path, "y", solver="exact"), gradfit.fit(X, y, solver="exact"), 1e-10)
+
+
+def test_in_order_yields_in_order_and_raises_at_the_failing_item():
+    import time
+
+    from gradfit.io.streaming import _in_order
+
+    def work(i):
+        time.sleep(0.002 * (i % 3))
+        if i == 7:
+            raise ValueError("item 7")
+        return i * i
+
+    got = []
+    with pytest.raises(ValueError, match="item 7"):
+        for value in _in_order(work, range(20), workers=3, ahead=4):
+            got.append(value)
+    assert got == [i * i for i in range(7)]
+    assert list(_in_order(work, range(5), workers=2, ahead=3)) == [0, 1, 4, 9, 16]
+
+
 def test_blocks_and_minibatches_cover_every_row_once(files, data):
     X = data[0]
     fb = FileBackend(files["csv_many"], "y", FEATURES, batch_rows=7, buffer_rows=50)

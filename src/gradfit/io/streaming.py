@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import glob
 import hashlib
+import io
 import os
 import re
 from collections.abc import Iterator, Sequence
@@ -644,8 +645,9 @@ def _check_parquet_types(fs: FileState, plan: ColumnPlan) -> None:
                              "type may change between files: check how they were written)")
 
 
-CSV_CHUNK_ROWS = 65536
-"""Rows parsed at a time by the fast CSV reader of later passes."""
+CSV_RANGE_BYTES = 16 << 20
+"""The fast CSV reader of later passes parses a file in ranges of about this many bytes
+(cut at line ends), several at once (:func:`_fast_csv`)."""
 
 _EXACT_FLOATS: dict | None = None
 
@@ -709,15 +711,19 @@ def _to_arrays(columns, m: int, d: int, k: int, weight) -> tuple:
 
 def _fast_csv(fs: FileState, plan: ColumnPlan, opts: ReadOptions, names: list[str],
               state: list) -> Iterator[tuple]:
-    """Rows of a clean CSV file parsed by pandas' C reader (correctly rounded, as pyarrow's),
-    in chunks.  It stops (leaving ``state[0]``, the rows handed on, and ``state[1] = True``)
-    at anything unexpected -- a parse error, a column not read as numbers, a value that is
-    not finite -- for the caller to go on with pyarrow's reader from that row (which gives
-    the exact message, or the same numbers).
+    """Rows of a clean CSV file parsed by pandas' C reader (correctly rounded, as pyarrow's).
+    It stops (leaving ``state[0]``, the rows handed on, and ``state[1] = True``) at anything
+    unexpected -- a parse error, a column not read as numbers, a value that is not finite --
+    for the caller to go on with pyarrow's reader from that row (which gives the exact
+    message, or the same numbers).
 
-    The column types are inferred, not forced: pandas parses about 25% faster so than with
-    ``dtype=float64``, and gives the same numbers (integer columns come as int64 or uint64
-    and are rounded to float64 exactly as a float parser rounds their text)."""
+    The file is cut into ranges of about :data:`CSV_RANGE_BYTES` at line ends, parsed by
+    up to 4 threads at once (pandas' parser releases the GIL: 1.6x the rows per second of
+    one reader on 2 cores) a few ranges ahead of the caller, and handed on in file order:
+    the same rows and numbers whatever the threads.  The column types are inferred, not
+    forced: pandas parses about 25% faster so than with ``dtype=float64``, and gives the
+    same numbers (integer columns come as int64 or uint64 and are rounded to float64
+    exactly as a float parser rounds their text)."""
     import pandas as pd
 
     global _EXACT_FLOATS
@@ -727,29 +733,109 @@ def _fast_csv(fs: FileState, plan: ColumnPlan, opts: ReadOptions, names: list[st
     used = sorted(set(idx))
     where = [used.index(i) for i in idx]
     d, k = len(plan.features), len(plan.targets)
+    sep = _delimiter(fs.path)
+
+    def parse(bounds):
+        start, stop = bounds
+        with io.BufferedReader(_ByteRange(fs.path, start, stop), 1 << 20) as fh:
+            return pd.read_csv(fh, sep=sep, header=0 if start == 0 else None, usecols=used,
+                               engine="c", na_filter=False, encoding="utf-8",
+                               **_EXACT_FLOATS)
+
+    workers = max(1, min(4, os.cpu_count() or 1))
     try:
-        reader = pd.read_csv(fs.path, sep=_delimiter(fs.path), header=0, usecols=used,
-                             engine="c", chunksize=CSV_CHUNK_ROWS, na_filter=False,
-                             compression=None, encoding="utf-8", **_EXACT_FLOATS)
-        with reader:
-            for frame in reader:
-                if frame.shape[1] != len(used) or not all(
-                        t.kind in "fiu" and t.itemsize == 8 for t in frame.dtypes):
-                    break
-                T = np.ascontiguousarray(frame.to_numpy(dtype=np.float64, copy=False).T)
-                m = T.shape[1]
-                with np.errstate(invalid="ignore", over="ignore"):
-                    total = T.sum()
-                w = T[where[-1]] if plan.weight else None
-                if not np.isfinite(total) or (w is not None and not (w >= 0).all()):
-                    break
+        for frame in _in_order(parse, _csv_ranges(fs), workers, ahead=workers + 1):
+            if frame.shape[1] != len(used) or not all(
+                    t.kind in "fiu" and t.itemsize == 8 for t in frame.dtypes):
+                break
+            T = np.ascontiguousarray(frame.to_numpy(dtype=np.float64, copy=False).T)
+            del frame
+            with np.errstate(invalid="ignore", over="ignore"):
+                total = T.sum()
+            w = T[where[-1]] if plan.weight else None
+            if not np.isfinite(total) or (w is not None and not (w >= 0).all()):
+                break
+            if T.shape[1]:
                 yield _feature_columns(T, where[:d]), _columns(T, where[d:d + k]), w
-                state[0] += m
-            else:
-                return
-    except (ValueError, TypeError, OSError, UnicodeDecodeError, pd.errors.ParserError):
+            state[0] += T.shape[1]
+        else:
+            return
+    except (ValueError, TypeError, OSError, UnicodeDecodeError, pd.errors.ParserError,
+            pd.errors.EmptyDataError):
         pass
     state[1] = True
+
+
+class _ByteRange(io.RawIOBase):
+    """Bytes ``start:stop`` of a file, as a readable binary stream."""
+
+    def __init__(self, path: Path, start: int, stop: int):
+        self._fh = open(path, "rb")  # noqa: SIM115 - closed by close()
+        self._fh.seek(start)
+        self._left = stop - start
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        want = min(len(buffer), self._left)
+        if want <= 0:
+            return 0
+        got = self._fh.readinto(memoryview(buffer)[:want])
+        self._left -= got
+        return got
+
+    def close(self) -> None:
+        self._fh.close()
+        super().close()
+
+
+def _csv_ranges(fs: FileState) -> list[tuple[int, int]]:
+    """Byte ranges ``(start, stop)`` covering the file, each of about CSV_RANGE_BYTES and
+    ending at a line end (the first holds the header).  One range when a header name spans
+    lines (a quoted line break), where a cut could land inside the header."""
+    if any("\n" in name or "\r" in name for name in fs.raw_names):
+        return [(0, fs.size)]
+    starts = [0]
+    with open(fs.path, "rb") as fh:
+        while starts[-1] + CSV_RANGE_BYTES < fs.size:
+            fh.seek(starts[-1] + CSV_RANGE_BYTES)
+            start = fh.tell()
+            while True:
+                chunk = fh.read(1 << 16)
+                cut = chunk.find(b"\n")
+                if cut >= 0 or not chunk:
+                    break
+                start += len(chunk)
+            if cut < 0 or start + cut + 1 >= fs.size:
+                break
+            starts.append(start + cut + 1)
+    return list(zip(starts, starts[1:] + [fs.size]))
+
+
+def _in_order(fn, items, workers: int, ahead: int) -> Iterator:
+    """``fn(item)`` for each item, computed by ``workers`` threads up to ``ahead`` items
+    ahead of the caller, yielded in the items' order (a worker's error is raised at its
+    item); closing the generator cancels what has not started and waits for the rest."""
+    from collections import deque
+    from concurrent.futures import ThreadPoolExecutor
+
+    items = iter(items)
+    pool = ThreadPoolExecutor(workers, thread_name_prefix="gradfit-csv")
+    pending: deque = deque()
+    try:
+        for item in items:
+            pending.append(pool.submit(fn, item))
+            if len(pending) >= ahead:
+                break
+        while pending:
+            result = pending.popleft().result()
+            for item in items:
+                pending.append(pool.submit(fn, item))
+                break
+            yield result
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 PARQUET_GROUP_BYTES = 64 << 20
