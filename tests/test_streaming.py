@@ -397,6 +397,25 @@ def test_file_changing_during_the_fit(tmp_path, fault):
         fit_files(f, "y", solver="gd", max_iter=10, callback=callback)
 
 
+@pytest.mark.parametrize("any_layout", [False, True])
+def test_parquet_cut_short_in_the_middle_of_a_pass(tmp_path, any_layout):
+    """A Parquet file truncated while a pass reads it: a clear error, not a crash (a memory
+    map of the file would end the process with SIGBUS here)."""
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((40_000, 3))
+    f = tmp_path / "p.parquet"
+    pq.write_table(_table(X, X.sum(axis=1)), f, row_group_size=1000, compression="none")
+    fb = FileBackend(f, "y", batch_rows=1000)
+    blocks = fb.blocks(any_layout=any_layout)
+    next(blocks)
+    with open(f, "r+b") as fh:
+        fh.truncate(f.stat().st_size // 3)
+    with pytest.raises(InputError, match=r"p\.parquet (changed during the fit|now gives)|"
+                                         r"cannot read .*p\.parquet"):
+        for _ in blocks:
+            pass
+
+
 def test_early_stopping_is_refused(files):
     with pytest.raises(ValueError, match="early_stopping is not available"):
         fit_files(files["csv"], "y", FEATURES, early_stopping=True)

@@ -60,6 +60,7 @@ from gradfit.io.streaming import (
     check_unchanged,
     expand_paths,
     file_kind,
+    read_ahead,
     read_column_names,
     read_file,
     scan_file,
@@ -74,7 +75,7 @@ CACHE_VERSION = 1
 """Layout version of the parsed-data cache (a cache of another version is rebuilt)."""
 
 CACHE_READ_ROWS = 65536
-"""Rows read at a time from the cache where the block partition is free (shuffling)."""
+"""Rows read at a time from the cache (a pass cuts them into its blocks)."""
 
 
 class FileBackend:
@@ -365,9 +366,10 @@ class FileBackend:
         a row-major float64 array; with ``any_layout`` it may also be column-major or a
         :class:`~gradfit.columns.Columns` (no copy: for kernels that read any layout)."""
         rows = rows or self.block_rows
-        if self._cache is not None:
+        if self._cache is not None:  # big reads on a thread, ahead of the consumer
             self._check_sources()
-            yield from self._cache.blocks(0, self.n, rows)
+            yield from _rechunk(read_ahead(self._cache.blocks(0, self.n, CACHE_READ_ROWS)),
+                                rows)
             self._count(cached=True)
             return
         writer = self._pending_writer()
