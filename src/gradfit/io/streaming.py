@@ -870,9 +870,15 @@ def _fast_parquet(fs: FileState, plan: ColumnPlan, opts: ReadOptions,
                 batches = pf.iter_batches(batch_size=budget, row_groups=[g], columns=columns,
                                           use_threads=True)
             for batch in batches:
-                arrays = [_float_array(col) for col in batch.columns]
-                Y = arrays[d][:, None] if k == 1 else np.stack(arrays[d:d + k], axis=1)
-                yield Columns(arrays[:d]), Y, arrays[d + k] if plan.weight else None
+                yield _decoded(batch, d, k, plan.weight)
+
+
+def _decoded(batch, d: int, k: int, weight) -> tuple:
+    """(X as Columns, Y (m, k), s or None) of a decoded Parquet table or batch, whose
+    columns are the plan's (features, targets, weight), without copying the features."""
+    arrays = [_float_array(col) for col in batch.columns]
+    Y = arrays[d][:, None] if k == 1 else np.stack(arrays[d:d + k], axis=1)
+    return Columns(arrays[:d]), Y, arrays[d + k] if weight else None
 
 
 def _float_array(col) -> np.ndarray:
