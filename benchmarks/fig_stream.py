@@ -8,7 +8,12 @@ peak memory of streamed fits.
    threads and without, ``pandas.read_csv(chunksize=65536)``; Parquet: ``pq.read_table`` and
    ``ParquetFile.iter_batches``, with and without threads).  Throughput in MB/s of the file;
    the target is >= 70% of the fastest reader.  The readers only read (arrow tables or
-   pandas frames, nothing converted to a float64 matrix, no maths).  Also the epoch from
+   pandas frames, nothing converted to a float64 matrix, no maths).  Two Parquet files of
+   the same rows: row groups of 131072 rows, uncompressed, no dictionaries (the fastest to
+   read), and pyarrow's defaults (snappy, 1M-row groups).  Informative rows put the Parquet
+   epoch beside ``pq.read_table(memory_map=True)`` (faster still from the page cache; the
+   epoch does not map files, see ``gradfit.io.streaming._fast_parquet``) and beside a
+   reader that builds a float64 matrix per batch.  Also the epoch from
    the cache of the parsed rows (``FileBackend(cache=...)``) against the CSV epoch, and the
    CSV epoch in rows per second beside the anchor "Vowpal Wabbit ~250k examples/s from
    text" (not measured here; target: 3x).  Median of interleaved runs after a warm-up (the
@@ -28,7 +33,7 @@ characters a value; a second CSV of the same rows with float64's 17 significant 
 gives the rows/s at full precision).  Generated once, with a fixed seed, in
 ``benchmarks/.data/`` (or ``$GRADFIT_BENCH_DATA``), written to a temporary name and renamed
 when complete; later runs reuse the files.  The caches of parsed rows are removed after use.
-Full mode keeps about 12.5 GB there (Parquet 10.1 GB, CSV 1 GB, the 2e6-row epoch files,
+Full mode keeps about 12.9 GB there (Parquet 10.1 GB, CSV 1 GB, the 2e6-row epoch files,
 the quick files), generated in about 1.5 minutes on the first run; delete the folder to
 free it.  Quick mode: about 0.25 GB.
 """
@@ -62,7 +67,7 @@ TARGET_VW = 3.0
 NESTEROV = dict(solver="nesterov", max_iter=3, tol=0, learning_rate=0.1)
 
 # memory: (format, rows); the growth rows compare the largest and the smallest of a format
-FULL = dict(epoch_rows=2_000_000, full_digits_rows=1_000_000, repeats=3,
+FULL = dict(epoch_rows=2_000_000, full_digits_rows=1_000_000, repeats=5,
             memory=[("csv", 100_000), ("csv", 5_000_000),  # 20 MB, 1 GB
                     ("parquet", 1_200_000), ("parquet", 60_000_000)])  # 200 MB, 10 GB
 QUICK = dict(epoch_rows=100_000, full_digits_rows=0, repeats=3,
