@@ -398,14 +398,11 @@ def test_file_changing_during_the_fit(tmp_path, fault):
 
 
 @pytest.mark.parametrize("any_layout", [False, True])
-def test_parquet_cut_short_in_the_middle_of_a_pass(tmp_path, any_layout, monkeypatch):
+def test_parquet_cut_short_in_the_middle_of_a_pass(tmp_path, any_layout):
     """A Parquet file truncated while a pass reads it: a clear error, not a crash (a memory
-    map of the file would end the process with SIGBUS here).  Small batches, so that the
-    reader (which decodes a few batches ahead) is not done with the file when it is cut;
-    should it be done all the same, the next pass sees the cut."""
-    from gradfit.io import streaming
-
-    monkeypatch.setattr(streaming, "PARQUET_BATCH_BYTES", 500 * 4 * 8)
+    map of the file would end the process with SIGBUS here).  Small row groups, so that
+    the reader (which decodes one ahead) is not done with the file when it is cut; should
+    it be done all the same, the next pass sees the cut."""
     rng = np.random.default_rng(3)
     X = rng.standard_normal((100_000, 3))
     f = tmp_path / "p.parquet"
