@@ -71,3 +71,12 @@ def test_quick_benchmark_has_the_issue_targets(quick):
         if target is not None:
             assert all(r["target"] == target and r["met"] is not None for r in rows), rows
     assert result["meta"]["seconds"] < 120  # quick mode: about 20 s on 2 busy cores
+
+
+def test_readme_shows_the_latest_benchmark_results():
+    """README.md's table is the one `scripts/bench_readme.py` writes from the committed
+    `benchmarks/results/latest.json` (run it after `make bench`)."""
+    out = subprocess.run([sys.executable, str(REPO / "scripts" / "bench_readme.py"), "--check"],
+                         capture_output=True, text=True, timeout=60, cwd=REPO)
+    assert out.returncode == 0, ("README.md's benchmark table is stale: run "
+                                 "`.venv/bin/python scripts/bench_readme.py`" + out.stderr)
