@@ -172,6 +172,25 @@ def test_odd_batch_sizes(files, data, source, batch_rows):
     _close(exact, gradfit.fit(X, y, w, solver="exact"), rtol=1e-10)
 
 
+@pytest.mark.parametrize("any_layout", [False, True])
+def test_big_row_groups_are_read_in_slices(files, data, monkeypatch, any_layout):
+    """Row groups over the decoding budget are read a slice at a time (pyarrow's scanner):
+    the same rows, in order, as one read of each row group."""
+    from gradfit.io import streaming
+
+    whole = list(FileBackend(files["parquet_many"], "y", FEATURES, weight="w").blocks(
+        any_layout=any_layout))
+    monkeypatch.setattr(streaming, "PARQUET_GROUP_BYTES", 37 * 5 * 8)  # 37-row slices
+    fb = FileBackend(files["parquet_many"], "y", FEATURES, weight="w")
+    sliced = list(fb.blocks(any_layout=any_layout))
+    for got, want in zip(sliced, whole, strict=True):
+        for a, b in zip(got, want):
+            np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    X, y, w = data
+    _close(fit_files(files["parquet_many"], "y", FEATURES, weight="w", solver="exact"),
+           gradfit.fit(X, y, w, solver="exact"), 1e-10)
+
+
 def _all_blocks(fb):
     return [np.concatenate(part) for part in zip(*[(X, Y) for X, Y, _ in fb.blocks(1000)])]
 
