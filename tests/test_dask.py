@@ -133,6 +133,26 @@ def test_backend_shape_and_blocks(backends, problem):
         next(b.minibatches(10, np.random.default_rng(0)))
 
 
+def _where(Xb, yb, sb):
+    from distributed import get_worker
+
+    return get_worker().address
+
+
+def test_passes_run_where_the_blocks_are(backends, client):
+    """Every task of a pass runs on a worker that holds its block: a task run elsewhere
+    moves the block (slow, and the arithmetic on the moved copy gave other last bits)."""
+    from gradfit.backends.dask import _apply
+
+    b = backends("many-chunks")
+    holders = client.who_has(b._blocks)
+    for _ in range(3):
+        ran = client.gather(b._on_holders(_apply, fn=_where))
+        assert all(addr in holders[blk.key] for (_, addr), blk in zip(ran, b._blocks)), \
+            (ran, holders)
+    assert all(len(holders[blk.key]) == 1 for blk in b._blocks)
+
+
 def test_cluster_tree_reduction_matches_local_fold(problem, client):
     X, y, _ = problem
     b = DaskBackend(X, y, client=client, n_blocks=11)  # > LOCAL_FOLD_BLOCKS: tree of tasks
