@@ -825,16 +825,19 @@ def _in_order(fn, items, workers: int, ahead: int) -> Iterator:
     items = iter(items)
     pool = ThreadPoolExecutor(workers, thread_name_prefix="gradfit-csv")
     pending: deque = deque()
-    try:
-        for item in items:
+    end = object()
+
+    def submit_next() -> None:
+        item = next(items, end)
+        if item is not end:
             pending.append(pool.submit(fn, item))
-            if len(pending) >= ahead:
-                break
+
+    try:
+        for _ in range(ahead):
+            submit_next()
         while pending:
             result = pending.popleft().result()
-            for item in items:
-                pending.append(pool.submit(fn, item))
-                break
+            submit_next()
             yield result
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
