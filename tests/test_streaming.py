@@ -203,13 +203,18 @@ def test_csv_ranges_parsed_at_once_give_the_same_rows(tmp_path, data, monkeypatc
     rows of one range; the ranges cover the file and start at line starts."""
     from gradfit.io import streaming
 
-    X, y, _ = data
-    lines = ["a,b,c,y"] + [",".join(repr(float(v)) for v in row) for row in np.c_[X, y]]
+    X, y, w = data
+    lines = ["a,b,c,y,w"] + [",".join(repr(float(v)) for v in row) for row in np.c_[X, y, w]]
     path = tmp_path / "d.csv"
     path.write_bytes((ending.join(lines) + (ending if last_newline else "")).encode())
-    whole = _all_blocks(FileBackend(path, "y"))
+    whole = _all_blocks(FileBackend(path, "y", FEATURES))
+    reordered = list(FileBackend(path, "y", ["c", "a"], weight="w").blocks(1000))
     monkeypatch.setattr(streaming, "CSV_RANGE_BYTES", 997)
-    fb = FileBackend(path, "y")
+    for got, want in zip(FileBackend(path, "y", ["c", "a"], weight="w").blocks(1000),
+                         reordered, strict=True):  # features reordered, a weight column
+        for a, b in zip(got, want):
+            np.testing.assert_array_equal(a, b)
+    fb = FileBackend(path, "y", FEATURES)
     ranges = streaming._csv_ranges(fb.files[0])
     raw = path.read_bytes()
     assert len(ranges) > 20 and ranges[0][0] == 0 and ranges[-1][1] == len(raw)
@@ -217,7 +222,27 @@ def test_csv_ranges_parsed_at_once_give_the_same_rows(tmp_path, data, monkeypatc
     for got, want in zip(_all_blocks(fb), whole):
         np.testing.assert_array_equal(got, want)
     np.testing.assert_array_equal(whole[0], X)  # repr() round-trips: the exact numbers
-    _close(fit_files(path, "y", solver="exact"), gradfit.fit(X, y, solver="exact"), 1e-10)
+    _close(fit_files(path, "y", FEATURES, solver="exact"), gradfit.fit(X, y, solver="exact"),
+           1e-10)
+
+
+def test_compressed_csv_gives_the_rows_of_the_plain_file(tmp_path, data, monkeypatch):
+    """A .csv.gz file is read by pyarrow's reader (the parallel ranges cut the plain bytes
+    of a file): the same blocks as the plain file."""
+    import gzip
+
+    from gradfit.io import streaming
+
+    X, y, _ = data
+    text = "a,b,c,y\n" + "".join(",".join(repr(float(v)) for v in row) + "\n"
+                                 for row in np.c_[X, y])
+    (tmp_path / "d.csv").write_text(text)
+    with gzip.open(tmp_path / "d.csv.gz", "wt") as fh:
+        fh.write(text)
+    monkeypatch.setattr(streaming, "CSV_RANGE_BYTES", 997)
+    for got, want in zip(_all_blocks(FileBackend(tmp_path / "d.csv.gz", "y")),
+                         _all_blocks(FileBackend(tmp_path / "d.csv", "y")), strict=True):
+        np.testing.assert_array_equal(got, want)
 
 
 def test_in_order_yields_in_order_and_raises_at_the_failing_item():

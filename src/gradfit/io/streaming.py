@@ -995,7 +995,8 @@ def _read_file(fs: FileState, plan: ColumnPlan, opts: ReadOptions, names: list[s
     seen = skip = 0
     finished = False
     try:
-        if _clean(fs):
+        if _clean(fs) and fs.path.suffix.lower() not in COMPRESSED_SUFFIXES:  # (CSV ranges
+            # are byte ranges of the file: pyarrow's reader decompresses .csv.gz & co.)
             state = [0, False]
             fast = (_fast_parquet(fs, plan, opts, units) if fs.kind == "parquet"
                     else _fast_csv(fs, plan, opts, names, state))
