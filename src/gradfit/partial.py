@@ -202,31 +202,31 @@ def _epoch(st: PartialState, obj: Objective, X, y2, sw) -> None:
     schedule = make_schedule(p.schedule, st.lr0, max_iter=p.max_iter, minibatch=st.minibatch)
     epoch = st.n_calls + 1
     P, state, avg, n_avg = st.P, st.opt_state, st.avg, st.n_avg
-    with np.errstate(all="ignore"):
-        m = X.shape[0]
-        B = m if p.batch_size is None else min(int(p.batch_size), m)
+    m = X.shape[0]
+    B = m if p.batch_size is None else min(int(p.batch_size), m)
+
+    def steps():
+        """(schedule time, gradient at P) of each step of this epoch: one full-batch step,
+        or one per mini-batch."""
         if not st.minibatch:
-            lr = schedule(epoch - 1.0)
-            g = obj.data_value_grad(P)[1]
-            d, state = opt.update(g, state)
+            yield epoch - 1.0, lambda P: obj.data_value_grad(P)[1]
+            return
+        nb = -(-m // B)
+        for j, (Xb, yb, sb) in enumerate(obj.data.minibatches(B, st.rng)):
+            yield epoch - 1.0 + j / nb, lambda P, Xb=Xb, yb=yb, sb=sb: obj.batch_grad(
+                P, Xb, yb, sb)
+
+    if st.minibatch and avg is not None and epoch == 2:
+        n_avg = 0
+    with np.errstate(all="ignore"):
+        for t, gradient in steps():
+            lr = schedule(t)
+            d, state = opt.update(gradient(P), state)
             x = obj.prox(P - lr * d, lr / opt.metric(state))
             P, state = opt.after_step(x, P, state)
             if avg is not None:
                 n_avg += 1
                 avg = avg + (opt.position(P, state) - avg) / n_avg
-        else:
-            if avg is not None and epoch == 2:
-                n_avg = 0
-            nb = -(-m // B)
-            for j, (Xb, yb, sb) in enumerate(obj.data.minibatches(B, st.rng)):
-                lr = schedule(epoch - 1.0 + j / nb)
-                gb = obj.batch_grad(P, Xb, yb, sb)
-                d, state = opt.update(gb, state)
-                x = obj.prox(P - lr * d, lr / opt.metric(state))
-                P, state = opt.after_step(x, P, state)
-                if avg is not None:
-                    n_avg += 1
-                    avg = avg + (opt.position(P, state) - avg) / n_avg
     if not np.all(np.isfinite(P)):
         raise DivergenceError(
             f"partial_fit diverged at call {epoch} with learning_rate={lr:.6g}: the parameters "
