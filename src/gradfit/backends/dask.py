@@ -230,13 +230,7 @@ class DaskBackend:
                 raise InputError("features= selects DataFrame columns; X is not a DataFrame")
             blocks = self._blocks_from_arrays(X, y, sample_weight, n_blocks, slots)
         self._blocks = blocks
-        try:
-            rows = self.client.gather(self.client.map(_block_rows, blocks, pure=False))
-        except GradfitError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - reading the data failed: say so
-            raise _reading_error(exc) from exc
-        self.block_rows = [int(r) for r in rows]
+        self.block_rows = [int(r) for r in self._row_counts(blocks)]
         self.n = int(sum(self.block_rows))
         if self.n == 0:
             raise InputError("the Dask data has 0 rows: there is nothing to fit")
@@ -364,15 +358,20 @@ class DaskBackend:
                                                retries=self.retries))
         return futures
 
-    def _rebalance(self, parts, n_blocks, slots):
-        """Cut packed partitions of any sizes into ``n_blocks`` balanced blocks (on the
-        workers; the partitions stay recomputable from their graph)."""
+    def _row_counts(self, futures) -> list:
+        """Rows of each block or partition (computing it on the workers); a failure to read
+        the data is an error that says so."""
         try:
-            lengths = self.client.gather(self.client.map(_block_rows, parts, pure=False))
+            return self.client.gather(self.client.map(_block_rows, futures, pure=False))
         except GradfitError:
             raise
         except Exception as exc:  # noqa: BLE001 - reading the data failed: say so
             raise _reading_error(exc) from exc
+
+    def _rebalance(self, parts, n_blocks, slots):
+        """Cut packed partitions of any sizes into ``n_blocks`` balanced blocks (on the
+        workers; the partitions stay recomputable from their graph)."""
+        lengths = self._row_counts(parts)
         n = int(sum(lengths))
         if n == 0:
             raise InputError("the Dask data has 0 rows: there is nothing to fit")
