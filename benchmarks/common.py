@@ -137,18 +137,18 @@ def machine_info() -> dict:
     except Exception:  # numba is optional
         info["numba"] = None
     try:
-        from gradfit.api import NUMBA_MIN_CELLS, _kernel_for
+        from gradfit.fitting.api import NUMBA_MIN_CELLS, _kernel_for
 
         kernel = _kernel_for(np.zeros((NUMBA_MIN_CELLS, 1)))
-        name = getattr(kernel, "__module__", None) or "gradfit.kernels (numpy)"
+        name = getattr(kernel, "__module__", None) or "gradfit.model.kernels (numpy)"
         info["fit_kernel"] = (f"{name} for X of >= {NUMBA_MIN_CELLS:.3g} cells, "
-                              "gradfit.kernels (numpy) below")
-        from gradfit import minibatch_numba
+                              "gradfit.model.kernels (numpy) below")
+        from gradfit.solvers import minibatch_numba
 
         if minibatch_numba.available() and name.endswith("kernels_numba"):
             info["fit_kernel"] += (f"; mini-batch epochs of batches <= "
                                    f"{minibatch_numba.MAX_BATCH} rows compiled "
-                                   "(gradfit.minibatch_numba) with the compiled kernel")
+                                   "(gradfit.solvers.minibatch_numba) with the compiled kernel")
     except Exception as e:  # the engine may not exist yet
         info["fit_kernel"] = f"unknown ({type(e).__name__})"
     return info

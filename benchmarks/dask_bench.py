@@ -81,10 +81,10 @@ def bench_dask(n: int = 5_000_000, d: int = 10, client=None, dask_ml: bool = Tru
     from distributed import Client, LocalCluster
 
     import gradfit
-    from gradfit.backends import InMemory
-    from gradfit.dask_fit import DaskBackend, fit_dask
-    from gradfit.objective import Objective
-    from gradfit.penalties import make_penalty
+    from gradfit.data.memory import InMemory
+    from gradfit.fitting.dask import DaskBackend, fit_dask
+    from gradfit.model.objective import Objective
+    from gradfit.model.penalties import make_penalty
 
     own = client is None
     if own:
@@ -93,7 +93,7 @@ def bench_dask(n: int = 5_000_000, d: int = 10, client=None, dask_ml: bool = Tru
     size = f"{n:.0e} x {d}".replace("e+0", "e")
     rows = []
     try:
-        client.run(lambda: __import__("gradfit.dask_fit"))
+        client.run(lambda: __import__("gradfit.fitting.dask"))
         n_blocks = 2 * sum(client.nthreads().values())
         bounds = [round(j * n / n_blocks) for j in range(n_blocks + 1)]
         sizes = np.diff(bounds).tolist()

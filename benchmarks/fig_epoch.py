@@ -75,7 +75,7 @@ def fit_epoch(X, y, repeats=2, max_iter=4) -> tuple[float, float]:
 
 
 def epoch_rows(n, d, dtype, repeats=None, fit=True) -> list[Row]:
-    from gradfit import kernels, kernels_numba
+    from gradfit.model import kernels, kernels_numba
 
     rng = np.random.default_rng(1)
     X = rng.standard_normal((n, d), dtype=np.float32 if dtype == np.float32 else np.float64)
@@ -199,11 +199,11 @@ def target_rows(n, d, rounds=2) -> list[Row]:
 
 def run(quick: bool) -> list[Row]:
     try:
-        from gradfit import kernels, kernels_numba  # noqa: F401
+        from gradfit.model import kernels, kernels_numba  # noqa: F401
     except ImportError as e:
         from common import Skip
 
-        raise Skip(f"gradfit.kernels is not importable: {e}") from None
+        raise Skip(f"gradfit.model.kernels is not importable: {e}") from None
     if kernels_numba.available():
         kernels_numba.warmup()
     rows = []

@@ -1,6 +1,6 @@
 """(e) The exact solver against Ridge(alpha=0, solver="cholesky") on tall data: wall time of a
 whole ``gradfit.fit(X, y, solver="exact")`` (input checks and the final objective included)
-and of ``gradfit.exact.solve_exact`` alone, median of a few interleaved runs.
+and of ``gradfit.solvers.exact.solve_exact`` alone, median of a few interleaved runs.
 Target (the issue's): at least as fast as Ridge(cholesky) at 1e6 x 20 and 1e7 x 20."""
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ TARGET = 1.0  # the exact fit no slower than Ridge(cholesky)
 
 def run(quick: bool) -> list[Row]:
     try:
-        from gradfit.exact import solve_exact
+        from gradfit.solvers.exact import solve_exact
     except ImportError as e:
-        raise Skip(f"gradfit.exact.solve_exact is not importable yet: {e}") from None
+        raise Skip(f"gradfit.solvers.exact.solve_exact is not importable yet: {e}") from None
     sizes = [(20_000, 20, 3)] if quick else [(1_000_000, 20, 3), (10_000_000, 20, 2)]
     rows = []
     for n, d, repeats in sizes:

@@ -114,7 +114,8 @@ def child_main(n, d, names):
         _fit(name, *small)()
     try:  # the parallel kernels too: loading their code and starting numba's threads is a
         # one-time cost of the process (about 40 MB here), not of a fit
-        from gradfit import kernels_numba, minibatch_numba
+        from gradfit.model import kernels_numba
+        from gradfit.solvers import minibatch_numba
 
         kernels_numba.warmup()
         minibatch_numba.warmup()

@@ -55,7 +55,8 @@ def sgd_epoch(X, y, repeats):
 def _warmup():
     """Load the compiled kernels (numba's cache) before anything is timed."""
     try:
-        from gradfit import kernels_numba, minibatch_numba
+        from gradfit.model import kernels_numba
+        from gradfit.solvers import minibatch_numba
 
         kernels_numba.warmup()
         minibatch_numba.warmup()

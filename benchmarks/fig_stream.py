@@ -12,7 +12,7 @@ peak memory of streamed fits.
    the same rows: row groups of 131072 rows, uncompressed, no dictionaries (the fastest to
    read), and pyarrow's defaults (snappy, 1M-row groups).  Informative rows put the Parquet
    epoch beside ``pq.read_table(memory_map=True)`` (faster still from the page cache; the
-   epoch does not map files, see ``gradfit.io.streaming._fast_parquet``) and beside a
+   epoch does not map files, see ``gradfit.data.streaming._fast_parquet``) and beside a
    reader that builds a float64 matrix per batch.  Also the epoch from
    the cache of the parsed rows (``FileBackend(cache=...)``) against the CSV epoch, and the
    CSV epoch in rows per second beside the anchor "Vowpal Wabbit ~250k examples/s from
@@ -149,7 +149,7 @@ def _size(path: Path, n_rows: int) -> str:
 
 
 def _kernel():
-    from gradfit import kernels, kernels_numba
+    from gradfit.model import kernels, kernels_numba
 
     if kernels_numba.available():
         kernels_numba.warmup()
@@ -227,7 +227,7 @@ def _parquet_epoch_rows(path: Path, label: str, n: int, kern, cfg: dict) -> list
     place)."""
     import pyarrow.parquet as pq
 
-    from gradfit.backends.files import FileBackend
+    from gradfit.data.files import FileBackend
 
     def to_matrix():
         for batch in pq.ParquetFile(path).iter_batches(batch_size=65536):
@@ -249,7 +249,7 @@ def _parquet_epoch_rows(path: Path, label: str, n: int, kern, cfg: dict) -> list
 
 
 def epoch_rows(cfg: dict) -> list[Row]:
-    from gradfit.backends.files import FileBackend
+    from gradfit.data.files import FileBackend
 
     n = cfg["epoch_rows"]
     csv, parquet = dataset("csv", n), dataset("parquet", n)
@@ -321,8 +321,8 @@ def reset():
         return False
 
 import numpy as np
-from gradfit.io.fit_files import fit_files
-from gradfit import kernels_numba
+from gradfit.fitting.files import fit_files
+from gradfit.model import kernels_numba
 if kernels_numba.available():
     kernels_numba.warmup()
 out = {"import_peak": hwm(), "fits": []}
@@ -404,9 +404,9 @@ def run(quick: bool) -> list[Row]:
     try:
         import pyarrow  # noqa: F401
 
-        from gradfit.backends.files import FileBackend  # noqa: F401
+        from gradfit.data.files import FileBackend  # noqa: F401
     except ImportError as e:
-        raise Skip(f"streaming needs pyarrow and gradfit.backends.files: {e}") from None
+        raise Skip(f"streaming needs pyarrow and gradfit.data.files: {e}") from None
     cfg = QUICK if quick else FULL
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

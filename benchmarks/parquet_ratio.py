@@ -24,7 +24,7 @@ from fig_stream import _epoch, _kernel, _parquet_readers, dataset  # noqa: E402
 def main() -> None:
     import pyarrow.parquet as pq
 
-    from gradfit.backends.files import FileBackend
+    from gradfit.data.files import FileBackend
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--reps", type=int, default=15)

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 import gradfit
 from gradfit import ConvergenceWarning, DivergenceError, GDRegressor, InputError
-from gradfit.result import History
+from gradfit.model.result import History
 
 
 def data(seed=0, n=200, d=3):
@@ -44,9 +44,9 @@ def test_backtracking_objective_is_monotone():
 
 def test_rate_above_two_over_L_raises_with_the_safe_rate():
     X, y = data(3)
-    from gradfit.backends import InMemory
-    from gradfit.objective import Objective
-    from gradfit.penalties import make_penalty
+    from gradfit.data.memory import InMemory
+    from gradfit.model.objective import Objective
+    from gradfit.model.penalties import make_penalty
 
     obj = Objective(InMemory(X, y[:, None], None), loss="squared", epsilon=1, fit_intercept=True,
                     penalty=make_penalty(None, 0, 0), standardize=True)

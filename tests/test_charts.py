@@ -22,8 +22,8 @@ from gradfit.charts import (
 from gradfit.charts import landscape as ls
 from gradfit.charts.export import render_png
 from gradfit.charts.path import heatmap_frame
+from gradfit.model.result import FitResult, History
 from gradfit.report import report_html, slider_frame, write_report
-from gradfit.result import FitResult, History
 
 
 # ------------------------------------------------------------------ hand-made fits

@@ -17,10 +17,10 @@ import pyarrow as pa
 import pyarrow.csv as pcsv
 import pytest
 
-from gradfit.checkpoint import Checkpointer, LoopState, load_checkpoint, save_checkpoint
 from gradfit.exceptions import InputError
-from gradfit.io.fit_files import fit_files
-from gradfit.optimizers import adam, nesterov
+from gradfit.fitting.checkpoint import Checkpointer, LoopState, load_checkpoint, save_checkpoint
+from gradfit.fitting.files import fit_files
+from gradfit.solvers.optimizers import adam, nesterov
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
@@ -88,7 +88,7 @@ def test_killed_process_resumes_bit_identically(csv_file, tmp_path):
                   random_state=11)
     code = textwrap.dedent(f"""
         import time
-        from gradfit.io.fit_files import fit_files
+        from gradfit.fitting.files import fit_files
         fit_files({str(csv_file)!r}, "y", checkpoint={str(path)!r},
                   callback=lambda info: time.sleep(0.1), **{params!r})
     """)
@@ -158,7 +158,7 @@ def test_resume_without_a_checkpoint_starts_afresh(csv_file, tmp_path):
 
 
 def _state(epoch=3):
-    from gradfit.result import History
+    from gradfit.model.result import History
 
     rng = np.random.default_rng(0)
     P = rng.standard_normal((4, 1))

@@ -188,7 +188,7 @@ def test_usage_errors(capsys, data, monkeypatch):
 
 def test_missing_dask_extra(capsys, data, monkeypatch):
     root, *_ = data
-    monkeypatch.setitem(sys.modules, "gradfit.dask_fit", None)  # import fails
+    monkeypatch.setitem(sys.modules, "gradfit.fitting.dask", None)  # import fails
     err = user_error(capsys, "fit", root / "pq", "-t", "y", "--dask", "local")
     assert "pip install 'gradfit[dask]'" in err
 

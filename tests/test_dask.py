@@ -26,15 +26,15 @@ import dask.dataframe as dd  # noqa: E402
 from distributed import Client, LocalCluster  # noqa: E402
 
 import gradfit  # noqa: E402
-from gradfit.backends.dask import ClusterError, DaskBackend, is_dask_collection  # noqa: E402
-from gradfit.dask_fit import connect, fit_dask, predict_dask, score_dask  # noqa: E402
+from gradfit.data.dask import ClusterError, DaskBackend, is_dask_collection  # noqa: E402
 from gradfit.exceptions import GradfitError, InputError  # noqa: E402
+from gradfit.fitting.dask import connect, fit_dask, predict_dask, score_dask  # noqa: E402
 
 N, D = 6000, 4
 
 
 def _warm():
-    importlib.import_module("gradfit.dask_fit")
+    importlib.import_module("gradfit.fitting.dask")
     return os.getpid()
 
 
@@ -142,7 +142,7 @@ def _where(Xb, yb, sb):
 def test_passes_run_where_the_blocks_are(backends, client):
     """Every task of a pass runs on a worker that holds its block: a task run elsewhere
     moves the block (slow, and the arithmetic on the moved copy gave other last bits)."""
-    from gradfit.backends.dask import _apply
+    from gradfit.data.dask import _apply
 
     b = backends("many-chunks")
     holders = client.who_has(b._blocks)

@@ -10,8 +10,8 @@ import pytest
 from sklearn.linear_model import Ridge
 
 from conftest import NIST_NAMES, digits, nist_xy, nist_xy_extended
-from gradfit import exact
-from gradfit.exact import (
+from gradfit.solvers import exact
+from gradfit.solvers.exact import (
     GramStats,
     accumulate_stats,
     block_stats,

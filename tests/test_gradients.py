@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 
-from gradfit.backends import InMemory
-from gradfit.losses import LOSSES
-from gradfit.objective import Objective
-from gradfit.penalties import make_penalty
+from gradfit.data.memory import InMemory
+from gradfit.model.losses import LOSSES
+from gradfit.model.objective import Objective
+from gradfit.model.penalties import make_penalty
 
 
 @pytest.mark.parametrize("loss", sorted(LOSSES))

@@ -1,4 +1,4 @@
-"""gradfit.inference against statsmodels OLS/WLS, NIST StRD certified values, exact rational
+"""gradfit.stats.inference against statsmodels OLS/WLS, NIST StRD certified values, exact rational
 arithmetic, and its own algebra (objective gap, block merging)."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from conftest import NIST_NAMES, SHARED_DATA, digits, nist_xy
-from gradfit.inference import (
+from gradfit.stats.inference import (
     COV_TYPES,
     InferenceStats,
     prediction_intervals,

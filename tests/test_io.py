@@ -1,4 +1,4 @@
-"""gradfit.io.tables: reading CSV / Parquet / stdin, and every bad-input message."""
+"""gradfit.data.tables: reading CSV / Parquet / stdin, and every bad-input message."""
 
 from __future__ import annotations
 

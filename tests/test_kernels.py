@@ -9,8 +9,8 @@ import sys
 import numpy as np
 import pytest
 
-from gradfit import kernels_numba as kn
-from gradfit.columns import Columns
+from gradfit.model import kernels_numba as kn
+from gradfit.model.columns import Columns
 
 pytestmark = pytest.mark.skipif(not kn.available(), reason="numba is not installed")
 
@@ -174,7 +174,7 @@ def test_bad_loss():
 @pytest.mark.parametrize("loss", ["squared", "huber"])
 @pytest.mark.parametrize("k", [1, 3])
 def test_matches_numpy_kernel(dtype, loss, k):
-    kernels = pytest.importorskip("gradfit.kernels")
+    kernels = pytest.importorskip("gradfit.model.kernels")
     for n in (1, 2 * B + 7, 3 * kernels.BLOCK_ROWS + 11):
         X, y, sw, mu, v, b = problem(n, k, dtype, weights=True, seed=n)
         got = kn.value_grad(X, y, sw, mu, v, b, loss, EPS)
@@ -185,7 +185,7 @@ def test_matches_numpy_kernel(dtype, loss, k):
 
 
 def test_falls_back_to_numpy_without_numba():
-    pytest.importorskip("gradfit.kernels")
+    pytest.importorskip("gradfit.model.kernels")
     code = (
         "import sys; sys.modules['numba'] = None\n"
         "import numpy as np\n"

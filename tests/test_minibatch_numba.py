@@ -1,5 +1,5 @@
-"""The compiled mini-batch epoch (gradfit.minibatch_numba) against the training loop's Python
-epoch: the same numbers (bit for bit with the compiled pass kernel, to 1e-10 with the numpy
+"""The compiled mini-batch epoch (gradfit.solvers.minibatch_numba) against the training loop's
+Python epoch: the same numbers (bit for bit with the compiled pass kernel, to 1e-10 with the numpy
 one), the same random stream, and the conditions under which gradfit.fit dispatches to it."""
 
 from __future__ import annotations
@@ -11,13 +11,14 @@ import numpy as np
 import pytest
 
 import gradfit
-from gradfit import api, kernels_numba
-from gradfit import minibatch_numba as mb
-from gradfit.backends import InMemory
-from gradfit.engine import LoopConfig, train
-from gradfit.objective import Objective
-from gradfit.penalties import make_penalty
-from gradfit.schedules import make_schedule
+from gradfit.data.memory import InMemory
+from gradfit.fitting import api
+from gradfit.model import kernels_numba
+from gradfit.model.objective import Objective
+from gradfit.model.penalties import make_penalty
+from gradfit.solvers import minibatch_numba as mb
+from gradfit.solvers.engine import LoopConfig, train
+from gradfit.solvers.schedules import make_schedule
 
 pytestmark = pytest.mark.skipif(not mb.available(), reason="numba is not installed")
 
@@ -110,7 +111,7 @@ def test_same_seed_twice_is_bit_identical(compiled_kernel):
 
 
 def _loop(obj, batch_size, solver, epochs, compiled, rng_seed=5, **cfg_kw):
-    from gradfit.api import FitParams, _make_optimizer
+    from gradfit.fitting.api import FitParams, _make_optimizer
 
     p = FitParams(solver=solver, batch_size=batch_size)
     lr0 = 0.5 / obj.batch_lipschitz(batch_size)
@@ -127,7 +128,7 @@ def _loop(obj, batch_size, solver, epochs, compiled, rng_seed=5, **cfg_kw):
 
 
 def mb_source(obj, batch_size):
-    from gradfit.sources import BatchSource
+    from gradfit.solvers.sources import BatchSource
 
     return BatchSource(obj.data, batch_size)
 

@@ -12,7 +12,7 @@ from sklearn.linear_model import ElasticNet, Lasso, Ridge
 import gradfit
 from conftest import NIST_NAMES, digits, nist_xy, nist_xy_extended
 from gradfit import GDRegressor
-from gradfit.api import SOLVERS
+from gradfit.fitting.api import SOLVERS
 
 FULL_BATCH = [(s, {}) for s in SOLVERS] + [("gd", {"learning_rate": "backtracking"}),
                                            ("nesterov", {"learning_rate": "backtracking"})]

@@ -18,11 +18,11 @@ import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 import pytest
 
-import gradfit.backends.files as files_mod
-import gradfit.io.streaming as streaming
-from gradfit.backends.files import FileBackend
+import gradfit.data.files as files_mod
+import gradfit.data.streaming as streaming
+from gradfit.data.files import FileBackend
 from gradfit.exceptions import InputError
-from gradfit.io.fit_files import cache_for_fit, fit_backend, fit_files
+from gradfit.fitting.files import cache_for_fit, fit_backend, fit_files
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
@@ -176,7 +176,7 @@ def test_a_killed_writer_leaves_no_usable_cache(data, tmp_path):
     """SIGKILL while the cache is being written: the next run rebuilds it."""
     code = (
         "import sys, time\n"
-        "import gradfit.backends.files as f\n"
+        "import gradfit.data.files as f\n"
         "orig = f._CacheWriter.__call__\n"
         "def slow(self, X, Y, s):\n"
         "    orig(self, X, Y, s)\n"

@@ -18,10 +18,10 @@ import pyarrow.parquet as pq
 import pytest
 
 import gradfit
-from gradfit.backends.files import FileBackend
+from gradfit.data.files import FileBackend
 from gradfit.exceptions import InputError
-from gradfit.io.fit_files import fit_files
-from gradfit.partial import partial_fit_step
+from gradfit.fitting.files import fit_files
+from gradfit.fitting.partial import partial_fit_step
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
@@ -106,8 +106,9 @@ def test_compiled_kernel_reads_the_columns_in_place(files, data, source, feature
     """Files big enough for the compiled kernel (here: any size) hand it the decoded
     columns without a copy (Columns), and the fit equals the in-memory one with the same
     kernel."""
-    from gradfit import api, kernels_numba
-    from gradfit.columns import Columns
+    from gradfit.fitting import api
+    from gradfit.model import kernels_numba
+    from gradfit.model.columns import Columns
 
     if not kernels_numba.available():
         pytest.skip("numba is not installed (the compiled kernel is optional)")
@@ -176,7 +177,7 @@ def test_odd_batch_sizes(files, data, source, batch_rows):
 def test_big_row_groups_are_read_in_slices(files, data, monkeypatch, any_layout):
     """Row groups over the decoding budget are read a slice at a time (pyarrow's scanner):
     the same rows, in order, as one read of each row group."""
-    from gradfit.io import streaming
+    from gradfit.data import streaming
 
     whole = list(FileBackend(files["parquet_many"], "y", FEATURES, weight="w").blocks(
         any_layout=any_layout))
@@ -201,7 +202,7 @@ def test_csv_ranges_parsed_at_once_give_the_same_rows(tmp_path, data, monkeypatc
                                                       last_newline):
     """A CSV file cut into many small ranges (parsed by several threads) gives exactly the
     rows of one range; the ranges cover the file and start at line starts."""
-    from gradfit.io import streaming
+    from gradfit.data import streaming
 
     X, y, w = data
     lines = ["a,b,c,y,w"] + [",".join(repr(float(v)) for v in row) for row in np.c_[X, y, w]]
@@ -231,7 +232,7 @@ def test_compressed_csv_gives_the_rows_of_the_plain_file(tmp_path, data, monkeyp
     of a file): the same blocks as the plain file."""
     import gzip
 
-    from gradfit.io import streaming
+    from gradfit.data import streaming
 
     X, y, _ = data
     text = "a,b,c,y\n" + "".join(",".join(repr(float(v)) for v in row) + "\n"
@@ -248,7 +249,7 @@ def test_compressed_csv_gives_the_rows_of_the_plain_file(tmp_path, data, monkeyp
 def test_in_order_yields_in_order_and_raises_at_the_failing_item():
     import time
 
-    from gradfit.io.streaming import _in_order
+    from gradfit.data.streaming import _in_order
 
     def work(i):
         time.sleep(0.002 * (i % 3))

@@ -1,11 +1,39 @@
-"""gradfit: linear regression by gradient descent, to understand it, trust it and scale it."""
+"""gradfit: linear regression by gradient descent, to understand it, trust it and scale it.
 
+The public names load on first use (PEP 562), so ``import gradfit`` stays fast: scikit-learn,
+pandas and the compiled kernels are imported only when a name that needs them is touched.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from gradfit import _aliases
 from gradfit._version import __version__
-from gradfit.api import fit
-from gradfit.estimators import GDRegressor
 from gradfit.exceptions import ConvergenceWarning, DivergenceError, InputError
-from gradfit.io.fit_files import fit_files
-from gradfit.result import FitResult, History
+
+_aliases.install()
+
+_LAZY = {
+    "GDRegressor": "gradfit.estimators",
+    "fit": "gradfit.fitting.api",
+    "fit_files": "gradfit.fitting.files",
+    "FitResult": "gradfit.model.result",
+    "History": "gradfit.model.result",
+}
 
 __all__ = ["GDRegressor", "fit", "fit_files", "FitResult", "History", "DivergenceError",
            "InputError", "ConvergenceWarning", "__version__"]
+
+
+def __getattr__(name):
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'gradfit' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))

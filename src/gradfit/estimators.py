@@ -7,8 +7,8 @@ from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils._available_if import available_if
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from gradfit.api import FitParams, fit
-from gradfit.validation import check_finite, describe_non_numeric
+from gradfit.data.validation import check_finite, describe_non_numeric
+from gradfit.fitting.api import FitParams, fit
 
 __all__ = ["GDRegressor"]
 
@@ -163,9 +163,9 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         The first call fixes the standardization, the starting point and the base step from
         its chunk; later calls continue the schedule, the optimizer's state and the
         averaging.  Called E times on the same data it gives, bit for bit, the coefficients
-        of E epochs of ``fit``.  See ``gradfit.partial`` for the exact semantics.
+        of E epochs of ``fit``.  See ``gradfit.fitting.partial`` for the exact semantics.
         """
-        from gradfit.partial import partial_fit_step
+        from gradfit.fitting.partial import partial_fit_step
 
         first = not hasattr(self, "_partial")
         describe_non_numeric(X)
@@ -184,7 +184,7 @@ class GDRegressor(RegressorMixin, BaseEstimator):
 
     def _fit_dask(self, X, y, sample_weight, callback=None):
         try:
-            from gradfit.dask_fit import fit_dask
+            from gradfit.fitting.dask import fit_dask
         except ImportError as exc:  # pragma: no cover - depends on the extra
             raise ImportError("dask input needs the extra: pip install 'gradfit[dask]'") from exc
         res = fit_dask(X, y, sample_weight, callback=callback, **self._fit_params())
@@ -203,7 +203,7 @@ class GDRegressor(RegressorMixin, BaseEstimator):
 
     # ------------------------------------------------------------------ inference
     def _stats_for(self, X, y, sample_weight, leverage):
-        from gradfit.inference import InferenceStats
+        from gradfit.stats.inference import InferenceStats
 
         return InferenceStats.from_arrays(
             np.asarray(X), np.asarray(y, float), self.coef_,
@@ -229,7 +229,7 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         cov_type: "nonrobust", "HC0", "HC1", "HC2" or "HC3"; alpha: 1 - interval level;
         feature_names / target_name label the table (default: the fitted column names).
         """
-        from gradfit.inference import summary_from_stats
+        from gradfit.stats.inference import summary_from_stats
 
         check_is_fitted(self, "coef_")
         if np.ndim(self.coef_) != 1:
@@ -254,7 +254,7 @@ class GDRegressor(RegressorMixin, BaseEstimator):
     def predict_interval(self, X, *, alpha=0.05, cov_type="nonrobust"):
         """Confidence intervals of the mean and prediction intervals of new observations
         (a DataFrame like statsmodels' ``get_prediction(X).summary_frame(alpha)``)."""
-        from gradfit.inference import prediction_intervals
+        from gradfit.stats.inference import prediction_intervals
 
         return prediction_intervals(self.summary(cov_type=cov_type, alpha=alpha), X, alpha=alpha)
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from gradfit.result import FitResult
+from gradfit.model.result import FitResult
 
 __all__ = ["FitView"]
 

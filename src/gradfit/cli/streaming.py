@@ -1,7 +1,7 @@
 """``gradfit fit`` on data larger than memory: how to read the data, streamed fits
-(:func:`gradfit.io.fit_files.fit_backend` over a
-:class:`~gradfit.backends.files.FileBackend`), fits on a Dask cluster
-(:func:`gradfit.dask_fit.fit_dask`), and what the summary table, the model file, the
+(:func:`gradfit.fitting.files.fit_backend` over a
+:class:`~gradfit.data.files.FileBackend`), fits on a Dask cluster
+(:func:`gradfit.fitting.dask.fit_dask`), and what the summary table, the model file, the
 statistical summary and the report need from them.
 
 The files are read once to check them (headers, types, every value), then as many times as
@@ -86,7 +86,7 @@ def memory_estimate(path: Path) -> int:
     :data:`COMPRESSED_RATIO` when compressed; Parquet: the uncompressed size of its row
     groups, from the file's metadata.
     """
-    from gradfit.io.streaming import COMPRESSED_SUFFIXES, file_kind
+    from gradfit.data.streaming import COMPRESSED_SUFFIXES, file_kind
 
     path = Path(path)
     size = path.stat().st_size
@@ -115,7 +115,7 @@ def choose(args) -> Plan:
     InputError
         When a folder or a glob names no data files.
     """
-    from gradfit.io.streaming import expand_paths
+    from gradfit.data.streaming import expand_paths
 
     if args.resume and not args.checkpoint:
         raise UsageError("--resume needs --checkpoint PATH: the checkpoint to continue from")
@@ -244,7 +244,7 @@ def _penalized_reason(est):
 
 
 def _summary_dtype(n: int, d: int):
-    from gradfit import inference
+    from gradfit.stats import inference
 
     limit = getattr(inference, "AUTO_EXTENDED_LIMIT", 0)
     return np.dtype(np.longdouble) if n * (d + 1) ** 2 <= limit else np.dtype(np.float64)
@@ -266,7 +266,7 @@ def _r2_block(X, Y, s, coef, intercept, ybar):
 
 def _stats_block(X, Y, s, coef, intercept, fit_intercept, dtype):
     """Inference statistics of one block (runs on Dask workers)."""
-    from gradfit.inference import InferenceStats
+    from gradfit.stats.inference import InferenceStats
 
     return InferenceStats.from_blocks([(X, Y[:, 0], s)], coef, intercept,
                                       fit_intercept=fit_intercept, dtype=dtype)
@@ -282,7 +282,7 @@ def _head_block(block, rows):
 
 
 def _summary_from(stats, est, table):
-    from gradfit.inference import summary_from_stats
+    from gradfit.stats.inference import summary_from_stats
 
     return summary_from_stats(stats, feature_names=list(table.feature_names),
                               target_name=table.target_name,
@@ -334,7 +334,7 @@ def _evaluate_files(data, est, table, *, want_hash: bool, want_summary: bool):
     gen = blocks()
     try:
         if want_summary:
-            from gradfit.inference import InferenceStats
+            from gradfit.stats.inference import InferenceStats
 
             try:
                 stats = InferenceStats.from_blocks(
@@ -371,8 +371,8 @@ def _sample_files(data, rows: int):
 def fit_files_streamed(args, params: dict, plan: Plan, *, show: bool) -> Fitted:
     """The streamed fit of ``gradfit fit`` (``fit_files``, with the backend at hand for the
     progress bar, R², the data hash and the report's sample)."""
-    from gradfit.backends.files import FileBackend
-    from gradfit.io.fit_files import cache_for_fit, fit_backend
+    from gradfit.data.files import FileBackend
+    from gradfit.fitting.files import cache_for_fit, fit_backend
 
     total = sum(os.stat(p).st_size for p in plan.paths)
     where = (f"{len(plan.paths)} files" if len(plan.paths) > 1 else str(plan.paths[0]))
@@ -482,8 +482,8 @@ def _files_hash(paths) -> str:
 
 
 def _connect(address: str, workers: int | None):
-    from gradfit.backends.dask import ClusterError
-    from gradfit.dask_fit import connect
+    from gradfit.data.dask import ClusterError
+    from gradfit.fitting.dask import connect
 
     kwargs = {}
     if address == "local":
@@ -517,8 +517,8 @@ def fit_on_dask(args, params: dict, plan: Plan, *, show: bool) -> Fitted:
     (``DaskBackend.from_files``), fitted by ``fit_dask``; the client (and a local cluster)
     is closed afterwards."""
     try:
-        from gradfit.backends.dask import ClusterError, DaskBackend
-        from gradfit.dask_fit import fit_dask
+        from gradfit.data.dask import ClusterError, DaskBackend
+        from gradfit.fitting.dask import fit_dask
     except ImportError:
         raise UserError("--dask needs Dask and distributed: pip install 'gradfit[dask]'") \
             from None
@@ -543,7 +543,7 @@ def fit_on_dask(args, params: dict, plan: Plan, *, show: bool) -> Fitted:
 
 
 def _kinds(paths) -> set:
-    from gradfit.io.streaming import file_kind
+    from gradfit.data.streaming import file_kind
 
     return {file_kind(Path(p)) for p in paths}
 

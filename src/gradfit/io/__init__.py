@@ -5,6 +5,14 @@
 - :func:`save_model` / :func:`load_model` -- versioned JSON model files (never pickle).
 """
 
+from gradfit.data.tables import (
+    Table,
+    closest_names,
+    frame_to_matrix,
+    read_frame,
+    read_matrix,
+    read_table,
+)
 from gradfit.io.model_file import (
     MODEL_FORMAT,
     SCHEMA_VERSION,
@@ -12,14 +20,6 @@ from gradfit.io.model_file import (
     load_model,
     save_model,
     train_data_hash,
-)
-from gradfit.io.tables import (
-    Table,
-    closest_names,
-    frame_to_matrix,
-    read_frame,
-    read_matrix,
-    read_table,
 )
 
 __all__ = [

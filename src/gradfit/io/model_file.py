@@ -212,7 +212,7 @@ class LoadedModel:
         kept : ndarray of bool
             Which input rows are in ``X``.
         """
-        from gradfit.io.tables import Table, frame_to_matrix
+        from gradfit.data.tables import Table, frame_to_matrix
 
         if isinstance(data, Table):
             frame_names = list(data.feature_names)

@@ -1,6 +1,6 @@
 """One whole mini-batch epoch, compiled (optional, needs numba: ``gradfit[fast]``).
 
-The training loop (:mod:`gradfit.engine`) runs a mini-batch epoch in Python::
+The training loop (:mod:`gradfit.solvers.engine`) runs a mini-batch epoch in Python::
 
     for j, (Xb, yb, sb) in enumerate(source.epoch(rng)):      # shuffled, rows sorted
         lr = schedule(epoch - 1 + j / nb)
@@ -15,11 +15,11 @@ optimizer's records) costs 30-50 us, hundreds of times the arithmetic.  :func:`e
 returns a function that runs the same epoch in one compiled call: the same permutation (one
 ``rng.permutation(n)`` per epoch, so the generator advances as in the loop and checkpoints
 resume alike), the same sorted rows per batch, the same gradient in the same summation
-order as :func:`gradfit.kernels_numba.value_grad` (rows in tiles of 4, left to right), the
+order as :func:`gradfit.model.kernels_numba.value_grad` (rows in tiles of 4, left to right), the
 same optimizer arithmetic (gd, heavy ball, Nesterov with a constant beta, Adam), the same
 prox (none, l1, l2, elastic net with the per-coordinate weights ``c`` and Adam's metric) and
 the same running average.  The learning rates come from the fit's schedule: the built-in
-ones of :mod:`gradfit.schedules` are evaluated in compiled code with the same libm calls
+ones of :mod:`gradfit.solvers.schedules` are evaluated in compiled code with the same libm calls
 (checked against the Python schedule at a few points of every chunk, else the Python
 schedule is called per batch), any other callable per batch in Python.
 
@@ -27,7 +27,7 @@ So when the loop's kernel is the compiled one (``Objective.kernel is
 kernels_numba.value_grad``, which ``gradfit.fit`` picks for X of at least
 ``api.NUMBA_MIN_CELLS`` cells), the compiled epoch gives the loop's numbers bit for bit;
 with the numpy kernel (smaller X) they agree up to the summation order of BLAS.  Applies to
-the in-memory backend only (``gradfit.backends.InMemory``), squared and huber losses, float32
+the in-memory backend only (``gradfit.data.memory.InMemory``), squared and huber losses, float32
 or float64 X (read as stored, accumulated in float64: no copy of X is made) and batches of
 at most :data:`MAX_BATCH` rows (one kernel block, so one summation order; at 1e6 x 20 the
 compiled epoch took 0.18 s at batch 1 (Python loop: about 45 s), 0.10 s at 32, 0.12 s at
@@ -73,7 +73,7 @@ if numba is not None:
 
     @njit(cache=True, fastmath=False)
     def _schedule_fill(kind, lr0, a, b, e, j0, nb, out):
-        """out[j - j0] = schedule(e - 1 + j / nb), written as gradfit.schedules writes it:
+        """out[j - j0] = schedule(e - 1 + j / nb), written as gradfit.solvers.schedules writes it:
         0 constant, 1 inverse_scaling (a = power), 2 step (a = every, b = drop),
         3 cosine (a = T)."""
         for jj in range(out.shape[0]):
@@ -310,9 +310,9 @@ if numba is not None:
 
 # ---------------------------------------------------------------------------- schedules
 def _schedule_spec(schedule):
-    """(kind, a, b, lr0) for a schedule built by gradfit.schedules, recognised by its code and
-    read with inspect.getclosurevars; None for any other callable."""
-    from gradfit import schedules
+    """(kind, a, b, lr0) for a schedule built by gradfit.solvers.schedules, recognised by its code
+    and read with inspect.getclosurevars; None for any other callable."""
+    from gradfit.solvers import schedules
 
     code = getattr(schedule, "__code__", None)
     if code is None:
@@ -360,8 +360,8 @@ def epoch_runner(obj, batch_size, solver, momentum, schedule, *, exact_only=True
     optimizer as ``api._make_optimizer`` builds it for mini-batches.  With ``exact_only``
     (the default) it applies only when the loop's kernel is the compiled one, whose numbers
     it reproduces bit for bit."""
-    from gradfit import kernels, kernels_numba
-    from gradfit.backends import InMemory, RowSubset
+    from gradfit.data.memory import InMemory, RowSubset
+    from gradfit.model import kernels, kernels_numba
 
     if numba is None or not kernels_numba.available():
         return None
@@ -379,7 +379,7 @@ def epoch_runner(obj, batch_size, solver, momentum, schedule, *, exact_only=True
     X = data.X
     if type(X) is not np.ndarray or X.ndim != 2 or X.dtype not in (np.float32, np.float64):
         return None
-    from gradfit import optimizers
+    from gradfit.solvers import optimizers
 
     n, d, k = obj.n, obj.d, obj.k
     rows = X.shape[0]  # all of X's rows; a RowSubset's epoch visits only its own
@@ -456,10 +456,10 @@ def warmup() -> float:
 
     if numba is None:
         return 0.0
-    from gradfit import kernels_numba
-    from gradfit.backends import InMemory
-    from gradfit.objective import Objective
-    from gradfit.penalties import make_penalty
+    from gradfit.data.memory import InMemory
+    from gradfit.model import kernels_numba
+    from gradfit.model.objective import Objective
+    from gradfit.model.penalties import make_penalty
 
     t = time.perf_counter()
     for dt in (np.float64, np.float32):

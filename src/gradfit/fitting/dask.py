@@ -32,8 +32,10 @@ from functools import partial
 import numpy as np
 from scipy.linalg import qr
 
-from gradfit import exact as _exact
-from gradfit.api import (
+from gradfit.data.dask import ClusterError, DaskBackend, is_dask_collection
+from gradfit.data.memory import InMemory
+from gradfit.exceptions import InputError
+from gradfit.fitting.api import (
     FitParams,
     _finish,
     _initial_point,
@@ -44,12 +46,10 @@ from gradfit.api import (
     resolve_rate,
     run_solver,
 )
-from gradfit.backends import InMemory
-from gradfit.backends.dask import ClusterError, DaskBackend, is_dask_collection
-from gradfit.exceptions import InputError
-from gradfit.objective import Objective, column_moments
-from gradfit.penalties import make_penalty
-from gradfit.result import FitResult, History
+from gradfit.model.objective import Objective, column_moments
+from gradfit.model.penalties import make_penalty
+from gradfit.model.result import FitResult, History
+from gradfit.solvers import exact as _exact
 
 __all__ = ["fit_dask", "minibatch_epoch", "connect", "dask_client", "predict_dask",
            "score_dask", "is_dask_collection", "DaskBackend", "ClusterError"]
@@ -188,7 +188,7 @@ def minibatch_epoch(obj: Objective, P, epoch, *, batch_size, optimizer, schedule
                     state=None, moments=None, standardize=True):
     """One epoch of local SGD with parameter averaging on a Dask-backed objective.
 
-    Every row block runs the mini-batch loop of ``gradfit.engine`` (``optimizer``,
+    Every row block runs the mini-batch loop of ``gradfit.solvers.engine`` (``optimizer``,
     ``schedule`` at t = epoch - 1 + j / batches, ``obj.prox``, ``obj.batch_grad``) over its
     own rows from ``(P, state)``, in its own random order (seeded from ``rng``); the blocks'
     parameters and optimizer states (momentum, Adam's moments) are then averaged with the
@@ -202,7 +202,7 @@ def minibatch_epoch(obj: Objective, P, epoch, *, batch_size, optimizer, schedule
     epoch : int
         1-based epoch number (for the schedule).
     batch_size : int
-    optimizer : gradfit.optimizers.Optimizer
+    optimizer : gradfit.solvers.optimizers.Optimizer
     schedule : callable t -> learning rate
     rng : numpy Generator
     state : optimizer state or None

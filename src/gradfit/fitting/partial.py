@@ -38,12 +38,18 @@ from dataclasses import dataclass, fields
 import numpy as np
 from sklearn.utils import check_random_state
 
-from gradfit.api import FitParams, _initial_point, _make_optimizer, prepare_data, resolve_rate
-from gradfit.backends import InMemory
+from gradfit.data.memory import InMemory
 from gradfit.exceptions import DivergenceError, InputError
-from gradfit.objective import Objective
-from gradfit.penalties import make_penalty
-from gradfit.schedules import make_schedule
+from gradfit.fitting.api import (
+    FitParams,
+    _initial_point,
+    _make_optimizer,
+    prepare_data,
+    resolve_rate,
+)
+from gradfit.model.objective import Objective
+from gradfit.model.penalties import make_penalty
+from gradfit.solvers.schedules import make_schedule
 
 __all__ = ["PartialState", "partial_fit_step"]
 

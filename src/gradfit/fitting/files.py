@@ -1,7 +1,7 @@
 """Fit CSV and Parquet files larger than memory: :func:`fit_files` and :func:`fit_backend`.
 
 ``fit_files(paths, target, ...)`` reads the files through a
-:class:`~gradfit.backends.files.FileBackend` and fits with the same parameters, the same
+:class:`~gradfit.data.files.FileBackend` and fits with the same parameters, the same
 objective, the same solvers and the same result type as :func:`gradfit.fit`:
 
 - "gd", "momentum", "nesterov", "adam" on full batches: one pass over the files per
@@ -9,8 +9,9 @@ objective, the same solvers and the same result type as :func:`gradfit.fit`:
 - the same on mini-batches (``batch_size``): shuffled through a bounded buffer;
 - "lbfgs" and "cg": one pass per function / product evaluation;
 - "exact": ONE pass accumulating mergeable, centred sufficient statistics
-  (:class:`gradfit.exact.GramStats`, merged with Chan-Golub-LeVeque updates), then a Cholesky
-  solve of the column-scaled normal equations (:func:`gradfit.exact.solve_from_gram`).
+  (:class:`gradfit.solvers.exact.GramStats`, merged with Chan-Golub-LeVeque updates), then a
+  Cholesky solve of the column-scaled normal equations
+  (:func:`gradfit.solvers.exact.solve_from_gram`).
 
 ``fit_backend(data, ...)`` does the same for any backend (the maths sees the data only
 through ``map_reduce`` and ``minibatches``).  ``cache=folder`` (or ``"auto"``) keeps the
@@ -28,7 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
-from gradfit.api import (
+from gradfit.data.files import FileBackend
+from gradfit.fitting.api import (
     FitParams,
     _finish,
     _initial_point,
@@ -39,12 +41,11 @@ from gradfit.api import (
     resolve_rate,
     run_solver,
 )
-from gradfit.backends.files import FileBackend
-from gradfit.checkpoint import Checkpointer, check_compatible, load_checkpoint
-from gradfit.objective import Objective
-from gradfit.penalties import make_penalty
-from gradfit.result import FitResult, History
-from gradfit.schedules import make_schedule
+from gradfit.fitting.checkpoint import Checkpointer, check_compatible, load_checkpoint
+from gradfit.model.objective import Objective
+from gradfit.model.penalties import make_penalty
+from gradfit.model.result import FitResult, History
+from gradfit.solvers.schedules import make_schedule
 
 __all__ = ["fit_files", "fit_backend", "cache_for_fit"]
 
@@ -65,7 +66,7 @@ def _estimated_passes(p: FitParams) -> int:
 
 
 def cache_for_fit(cache, **params):
-    """The ``cache`` argument of :class:`~gradfit.backends.files.FileBackend` for a fit with
+    """The ``cache`` argument of :class:`~gradfit.data.files.FileBackend` for a fit with
     these parameters: ``cache`` as given (a folder, None or ``"none"``), except ``"auto"``,
     which stays ``"auto"`` (the backend then caches CSV data in the system temp dir, Parquet
     none) when the fit will make more than :data:`AUTO_CACHE_MIN_PASSES` passes (iterative
@@ -92,7 +93,7 @@ def fit_files(paths, target, features=None, *, weight=None, batch_rows=65536, bu
     weight : str or None
         Column of sample weights.
     batch_rows, buffer_rows, block_size, skip_bad_rows, drop_missing
-        How the files are read; see :class:`~gradfit.backends.files.FileBackend`.
+        How the files are read; see :class:`~gradfit.data.files.FileBackend`.
     cache : None, path-like, "auto" or "none"
         A folder for a cache of the parsed rows: the validating pass writes it and every
         later pass reads it instead of parsing the files (bit-identical numbers); a later
@@ -103,7 +104,7 @@ def fit_files(paths, target, features=None, *, weight=None, batch_rows=65536, bu
         As in :func:`gradfit.fit`.
     checkpoint : str or Path or None
         Save the loop's state there after every ``checkpoint_every`` epochs (first-order
-        solvers); see :mod:`gradfit.checkpoint`.
+        solvers); see :mod:`gradfit.fitting.checkpoint`.
     resume : bool
         Continue from ``checkpoint`` when it exists (else start afresh); the checkpoint must
         come from the same data and parameters.
@@ -151,7 +152,7 @@ def _jsonable(value):
 def fit_backend(data, *, single_output=None, callback=None, coef_init=None,
                 intercept_init=None, checkpoint=None, resume=False, checkpoint_every=1,
                 cache=None, **params) -> FitResult:
-    """Fit on any backend (``gradfit.backends``); see :func:`fit_files` for the arguments.
+    """Fit on any backend (``gradfit.data.memory``); see :func:`fit_files` for the arguments.
 
     ``single_output`` (default: ``data.k == 1``) makes coefficients (d,) and the intercept a
     float.  ``cache`` (a folder or ``"auto"``) applies to a backend that can cache
@@ -235,7 +236,7 @@ def _weighted_sum(A, s):
 
 def _exact_stream(p: FitParams, pen, data) -> FitResult:
     """The closed form in one pass: merged block statistics, then ``solve_from_gram``."""
-    from gradfit.exact import block_stats, solve_from_gram
+    from gradfit.solvers.exact import block_stats, solve_from_gram
 
     (stats,) = data.map_reduce(lambda X, Y, s: (block_stats(X, Y, s),),
                                combine=lambda a, b: (a[0].merge(b[0]),))

@@ -11,18 +11,18 @@ from dataclasses import dataclass, fields
 import numpy as np
 from sklearn.utils import check_random_state
 
-from gradfit import optimizers
-from gradfit.backends import InMemory, RowSubset
-from gradfit.engine import LoopConfig, train
+from gradfit.data.memory import InMemory, RowSubset
+from gradfit.data.validation import as_float_array, check_finite, check_param, check_sample_weight
 from gradfit.exceptions import ConvergenceWarning, InputError
-from gradfit.losses import LOSSES
-from gradfit.objective import Objective
-from gradfit.penalties import make_penalty
-from gradfit.result import FitResult, History
-from gradfit.schedules import SCHEDULES, make_schedule
-from gradfit.second_order import conjugate_gradient, lbfgs
-from gradfit.sources import BatchSource
-from gradfit.validation import as_float_array, check_finite, check_param, check_sample_weight
+from gradfit.model.losses import LOSSES
+from gradfit.model.objective import Objective
+from gradfit.model.penalties import make_penalty
+from gradfit.model.result import FitResult, History
+from gradfit.solvers import optimizers
+from gradfit.solvers.engine import LoopConfig, train
+from gradfit.solvers.schedules import SCHEDULES, make_schedule
+from gradfit.solvers.second_order import conjugate_gradient, lbfgs
+from gradfit.solvers.sources import BatchSource
 
 __all__ = ["FitParams", "fit", "SOLVERS"]
 
@@ -213,7 +213,7 @@ def resolve_tol(tol, noisy: bool) -> float:
 
 
 def _exact_result(p: FitParams, X, y, sw, single) -> FitResult:
-    from gradfit.exact import solve_exact
+    from gradfit.solvers.exact import solve_exact
 
     pen = make_penalty(p.penalty, p.alpha, p.l1_ratio)
     coef, icpt, info = solve_exact(X, y, sample_weight=sw, fit_intercept=p.fit_intercept,
@@ -336,20 +336,20 @@ def kernel_for(cells: int, dtype=np.float64):
     if cells < NUMBA_MIN_CELLS or np.dtype(dtype) == np.longdouble:
         return None
     try:
-        from gradfit import kernels_numba
+        from gradfit.model import kernels_numba
     except ImportError:
         return None
     return kernels_numba.value_grad if kernels_numba.available() else None
 
 
 def _compiled_epoch(p: FitParams, obj: Objective, minibatch: bool, schedule):
-    """The compiled mini-batch epoch (``gradfit.minibatch_numba``) where it gives the Python
+    """The compiled mini-batch epoch (``gradfit.solvers.minibatch_numba``) where it gives the Python
     loop's numbers bit for bit (in-memory data, the compiled kernel, small batches), else
     None: the loop runs its Python epoch."""
     if not minibatch:
         return None
     try:
-        from gradfit import minibatch_numba
+        from gradfit.solvers import minibatch_numba
     except ImportError:
         return None
     return minibatch_numba.epoch_runner(obj, p.batch_size, p.solver, p.momentum, schedule)

@@ -13,7 +13,7 @@ Writing is crash-safe: the arrays go to a new file (temporary name, fsync, ``os.
 then the JSON is replaced the same way, then older array files are removed.  A process
 killed at any moment leaves a JSON that names a complete arrays file: the last checkpoint.
 
-The loop's state is what :func:`gradfit.engine.train` hands to ``LoopConfig.on_epoch_end``
+The loop's state is what :func:`gradfit.solvers.engine.train` hands to ``LoopConfig.on_epoch_end``
 and takes back as ``LoopConfig.resume_state`` (:class:`LoopState` is its typed form).
 Resuming from it continues with the same parameters, optimizer state, step count, random
 generator state, averages and stopping counters, so the resumed run ends at the same
@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from gradfit.exceptions import InputError
-from gradfit.result import History
+from gradfit.model.result import History
 
 __all__ = ["FORMAT", "VERSION", "Checkpointer", "LoopState", "check_compatible",
            "load_checkpoint", "save_checkpoint"]
@@ -43,7 +43,7 @@ VERSION = 1
 
 @dataclass
 class LoopState:
-    """The training loop's state at the end of an epoch (see :func:`gradfit.engine.train`).
+    """The training loop's state at the end of an epoch (see :func:`gradfit.solvers.engine.train`).
 
     Attributes
     ----------

@@ -25,7 +25,7 @@ Divergence: a non-finite objective or parameters, or F above 1e6 times its start
 stops at once with a DivergenceError naming the rate and the largest stable one (2 / L).
 The loop never prints and never reads files; ``callback(info)`` sees each epoch and can stop
 the fit by returning False.  ``on_epoch_end(state)`` sees the loop's whole state after each
-epoch (a checkpoint, see ``gradfit.checkpoint``), and ``resume_state`` continues from such a
+epoch (a checkpoint, see ``gradfit.fitting.checkpoint``), and ``resume_state`` continues from such a
 state: the run then ends exactly where the uninterrupted run would have.
 """
 
@@ -38,10 +38,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from gradfit.exceptions import DivergenceError
-from gradfit.objective import Objective
-from gradfit.optimizers import Optimizer
-from gradfit.result import History
-from gradfit.sources import BatchSource
+from gradfit.model.objective import Objective
+from gradfit.model.result import History
+from gradfit.solvers.optimizers import Optimizer
+from gradfit.solvers.sources import BatchSource
 
 __all__ = ["LoopConfig", "LoopOutcome", "train"]
 
@@ -64,7 +64,7 @@ class LoopConfig:
     # go on) with the loop's state, a dict of references (serialize it before returning)
     on_epoch_end: Callable[[dict], None] | None = None
     resume_state: dict | None = None  # such a state: the loop continues from it
-    # one whole mini-batch epoch compiled (gradfit.minibatch_numba.epoch_runner):
+    # one whole mini-batch epoch compiled (gradfit.solvers.minibatch_numba.epoch_runner):
     # run(P, state, avg, n_avg, epoch, rng) -> (P, state, avg, n_avg, lr), the same updates as
     # the Python loop below (the reference path, used when this is None)
     compiled_epoch: Callable | None = None

@@ -13,9 +13,9 @@ import time
 import numpy as np
 from scipy.optimize import minimize
 
-from gradfit.engine import LoopOutcome
-from gradfit.objective import Objective
-from gradfit.result import History
+from gradfit.model.objective import Objective
+from gradfit.model.result import History
+from gradfit.solvers.engine import LoopOutcome
 
 __all__ = ["lbfgs", "conjugate_gradient"]
 

@@ -23,8 +23,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from gradfit import kernels
-from gradfit.penalties import Penalty
+from gradfit.model import kernels
+from gradfit.model.penalties import Penalty
 
 __all__ = ["Objective", "column_moments"]
 
@@ -71,7 +71,7 @@ class Objective:
 
     Parameters
     ----------
-    data : a backend (``gradfit.backends``): in-memory arrays, files or a Dask cluster
+    data : a backend (``gradfit.data.memory``): in-memory arrays, files or a Dask cluster
     loss : str
     epsilon : float
     penalty : Penalty

@@ -38,7 +38,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
     raise ImportError("the Dask backend needs dask and distributed: "
                       "pip install 'gradfit[dask]'") from exc
 
-from gradfit.backends import add
+from gradfit.data.memory import add
 from gradfit.exceptions import ClusterError, GradfitError, InputError
 
 __all__ = ["DaskBackend", "ClusterError", "is_dask_collection", "BLOCKS_PER_THREAD"]
@@ -519,9 +519,9 @@ class DaskBackend:
 
     def minibatches(self, batch_size, rng):
         """Not offered: one network round trip per mini-batch is far too slow.  Use
-        ``gradfit.dask_fit.fit_dask`` (local SGD with parameter averaging)."""
+        ``gradfit.fitting.dask.fit_dask`` (local SGD with parameter averaging)."""
         raise NotImplementedError("mini-batches are not streamed from Dask (one round trip per "
-                                  "batch); gradfit.dask_fit.fit_dask runs local SGD on the "
+                                  "batch); gradfit.fitting.dask.fit_dask runs local SGD on the "
                                   "workers instead")
 
     def close(self):

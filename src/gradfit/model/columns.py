@@ -3,7 +3,7 @@
 A Parquet row group decodes into one buffer per column.  Copying those columns into an
 (m, d) matrix before the gradient pass cost about as much as decoding them (a strided
 transposition of every value); :class:`Columns` hands the buffers on as they are, and the
-compiled kernel (:mod:`gradfit.kernels_numba`) reads them in place.  Anything else that
+compiled kernel (:mod:`gradfit.model.kernels_numba`) reads them in place.  Anything else that
 needs a matrix gets one through ``np.asarray`` (row-major, a copy).
 """
 

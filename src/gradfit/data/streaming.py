@@ -1,6 +1,6 @@
 """Stream CSV and Parquet files as float64 numpy blocks, with clear errors for bad input.
 
-This module reads; :class:`gradfit.backends.files.FileBackend` turns what it reads into a
+This module reads; :class:`gradfit.data.files.FileBackend` turns what it reads into a
 backend.  The pieces:
 
 - :func:`expand_paths` -- a file, a folder or a glob (or a list of them) into a sorted list
@@ -39,9 +39,9 @@ from pathlib import Path
 
 import numpy as np
 
-from gradfit.columns import Columns
+from gradfit.data.tables import PARQUET_MAGIC, PARQUET_SUFFIXES, read_magic
 from gradfit.exceptions import InputError
-from gradfit.io.tables import PARQUET_MAGIC, PARQUET_SUFFIXES, read_magic
+from gradfit.model.columns import Columns
 
 __all__ = [
     "ColumnPlan",
@@ -853,8 +853,8 @@ def _fast_parquet(fs: FileState, plan: ColumnPlan, opts: ReadOptions,
                   units=None) -> Iterator[tuple]:
     """Rows of a clean Parquet file (or of its row groups ``units``, in that order): each
     row group (or slice of :data:`PARQUET_GROUP_BYTES`) decoded in one call with pyarrow's
-    threads, and handed on as decoded -- the features as :class:`~gradfit.columns.Columns`
-    over pyarrow's own buffers, no copy (see :mod:`gradfit.columns`).
+    threads, and handed on as decoded -- the features as :class:`~gradfit.model.columns.Columns`
+    over pyarrow's own buffers, no copy (see :mod:`gradfit.model.columns`).
 
     The file is read, not memory-mapped, although ``memory_map=True`` decodes about 1.5x
     as fast from the page cache: a mapped file cut short by another process kills the

@@ -23,7 +23,7 @@ import contextlib
 
 import numpy as np
 
-from gradfit.losses import get_loss
+from gradfit.model.losses import get_loss
 
 __all__ = ["value_grad", "BLOCK_ROWS", "blas_single_thread"]
 

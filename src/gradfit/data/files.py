@@ -1,6 +1,6 @@
 """CSV and Parquet files as a backend: data larger than memory, read in blocks.
 
-:class:`FileBackend` offers the backend contract (``gradfit.backends``): ``n``, ``d``, ``k``,
+:class:`FileBackend` offers the backend contract (``gradfit.data.memory``): ``n``, ``d``, ``k``,
 ``S``, ``dtype``, ``map_reduce(fn, combine)`` (one pass over the files) and
 ``minibatches(batch_size, rng)`` (one epoch of shuffled mini-batches).  Memory holds one block
 of rows, or the shuffling buffer, never the data.
@@ -47,11 +47,8 @@ from pathlib import Path
 
 import numpy as np
 
-from gradfit import kernels
-from gradfit.backends import add
-from gradfit.columns import Columns
-from gradfit.exceptions import InputError
-from gradfit.io.streaming import (
+from gradfit.data.memory import add
+from gradfit.data.streaming import (
     SHOW,
     ColumnPlan,
     FileState,
@@ -65,6 +62,9 @@ from gradfit.io.streaming import (
     read_file,
     scan_file,
 )
+from gradfit.exceptions import InputError
+from gradfit.model import kernels
+from gradfit.model.columns import Columns
 
 __all__ = ["BUFFER_BYTES", "CACHE_VERSION", "FileBackend", "auto_cache_folder"]
 
@@ -79,7 +79,7 @@ CACHE_READ_ROWS = 65536
 
 
 class FileBackend:
-    """CSV and Parquet files read in blocks (the backend contract of ``gradfit.backends``).
+    """CSV and Parquet files read in blocks (the backend contract of ``gradfit.data.memory``).
 
     Construction makes one pass over every file: it checks that all headers are equal, that
     the columns exist and hold numbers, and counts the rows and the sum of the weights.
@@ -87,7 +87,7 @@ class FileBackend:
     Parameters
     ----------
     paths : str, path-like or a sequence of them
-        Files, folders or globs (see :func:`gradfit.io.streaming.expand_paths`); CSV, or
+        Files, folders or globs (see :func:`gradfit.data.streaming.expand_paths`); CSV, or
         Parquet by extension (.parquet, .pq, .parq) or content.
     target : str or sequence of str
         The target column (a list for several outputs).
@@ -364,7 +364,7 @@ class FileBackend:
         """One pass: consecutive blocks ``(X, Y, s)`` of ``rows`` rows (default
         ``block_rows``; the last block smaller), the same partition on every pass.  ``X`` is
         a row-major float64 array; with ``any_layout`` it may also be column-major or a
-        :class:`~gradfit.columns.Columns` (no copy: for kernels that read any layout)."""
+        :class:`~gradfit.model.columns.Columns` (no copy: for kernels that read any layout)."""
         rows = rows or self.block_rows
         if self._cache is not None:  # big reads on a thread, ahead of the consumer
             self._check_sources()
@@ -481,8 +481,8 @@ def _header_difference(first, cols_a, path, cols_b) -> str:
 
 def _rows(X) -> np.ndarray:
     """``X`` as a row-major array (a copy only when it is not one).  The fast readers hand
-    on column-major batches, or :class:`~gradfit.columns.Columns` (see
-    :mod:`gradfit.io.streaming`); the blocks a backend serves are row-major whatever their
+    on column-major batches, or :class:`~gradfit.model.columns.Columns` (see
+    :mod:`gradfit.data.streaming`); the blocks a backend serves are row-major whatever their
     source (unless the consumer reads any layout), so that every reduction over them (BLAS
     products, ``sum(axis=0)``) runs the same way on parsed and cached rows: the same bits.
     The copy is of one cache-sized block, on the consumer's thread, while the reader reads
@@ -537,7 +537,7 @@ class _Totals:
     """Sum of the weights and weighted sums of the targets, block by block over the same
     partition as ``map_reduce`` (so they do not depend on how the rows are split into files;
     with one block they are exactly those of ``InMemory`` and ``np.average``).  A scan sink:
-    see :func:`gradfit.io.streaming.scan_file`."""
+    see :func:`gradfit.data.streaming.scan_file`."""
 
     def __init__(self, rows: int, k: int):
         self.rows = rows

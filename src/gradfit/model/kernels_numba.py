@@ -1,13 +1,13 @@
 """Compiled one-pass value-and-gradient kernel (optional, needs numba: ``gradfit[fast]``).
 
-Same contract as :func:`gradfit.kernels.value_grad` (see docs/CORE_API.md, "Pass kernel")::
+Same contract as :func:`gradfit.model.kernels.value_grad` (see docs/CORE_API.md, "Pass kernel")::
 
     value_grad(X, y, sw, mu, v, b, loss, epsilon) -> (loss_sum (k,), gz (d, k), gb (k,))
 
 One pass over ``X``: each row is centred, predicted and folded into the gradient while it
 is in L1 cache; nothing the size of ``X`` is ever allocated.  ``X`` may be float64 or
 float32 (read as stored, accumulated in float64), row-major, column-major (or a row slice
-of it), any strided view, or a :class:`gradfit.columns.Columns` (columns held apart, as a
+of it), any strided view, or a :class:`gradfit.model.columns.Columns` (columns held apart, as a
 Parquet reader decodes them: read in place).  Row-major X goes through a row-wise kernel,
 the column-major kinds through a column-wise one that gives the same bits.  Nothing blocks
 Python's other threads while a kernel runs (``nogil``): a file reader parses ahead.
@@ -26,14 +26,14 @@ Inside a block the summation order is fixed as follows (both layouts):
   right), then the leftover rows one at a time; loss and ``gb`` are added row by row.
 
 When numba is missing, :func:`available` is False and :func:`value_grad` falls back to the
-pure-numpy kernel in :mod:`gradfit.kernels`.
+pure-numpy kernel in :mod:`gradfit.model.kernels`.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from gradfit.columns import Columns
+from gradfit.model.columns import Columns
 
 __all__ = ["BLOCK_ROWS", "available", "value_grad", "warmup"]
 
@@ -277,11 +277,11 @@ def value_grad(X, y, sw, mu, v, b, loss="squared", epsilon=1.35):
     """Loss sum and gradient of ``sum_i s_i loss(y_i, (x_i - mu) . v + b)`` in one pass.
 
     Returns ``(loss_sum (k,), gz (d, k), gb (k,))`` (views into one fresh array); see
-    docs/CORE_API.md.  As in :mod:`gradfit.kernels`, ``y=None`` means y = 0 and
+    docs/CORE_API.md.  As in :mod:`gradfit.model.kernels`, ``y=None`` means y = 0 and
     ``mu=None`` means no centring.
     """
     if numba is None:
-        from gradfit import kernels  # the pure-numpy kernel, same contract
+        from gradfit.model import kernels  # the pure-numpy kernel, same contract
 
         return kernels.value_grad(X, y, sw, mu, v, b, loss, epsilon)
     cols, r0 = None, 0

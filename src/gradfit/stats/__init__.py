@@ -1,0 +1,1 @@
+"""Inference at fitted parameters: standard errors, tests, intervals, goodness of fit."""
