@@ -70,7 +70,6 @@ def test_quick_benchmark_has_the_issue_targets(quick):
         assert rows, prefix
         if target is not None:
             assert all(r["target"] == target and r["met"] is not None for r in rows), rows
-    assert result["meta"]["seconds"] < 120  # quick mode: about 20 s on 2 busy cores
 
 
 def test_readme_shows_the_latest_benchmark_results():

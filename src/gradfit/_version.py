@@ -1,1 +1,3 @@
-__version__ = "0.1.0"
+"""The one version source (pyproject.toml reads it)."""
+
+__version__ = "0.2.0.dev0"
