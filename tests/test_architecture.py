@@ -36,13 +36,6 @@ IO_LIBRARIES = ("pyarrow", "pandas.io", "dask", "distributed")
 KNOWN = {
     ("gradfit.solvers.minibatch_numba", "gradfit.data.memory"),
     ("gradfit.data.files", "gradfit.data.streaming._digest"),
-    ("gradfit.fitting.dask", "gradfit.fitting.api._finish"),
-    ("gradfit.fitting.dask", "gradfit.fitting.api._initial_point"),
-    ("gradfit.fitting.dask", "gradfit.fitting.api._make_optimizer"),
-    ("gradfit.fitting.files", "gradfit.fitting.api._finish"),
-    ("gradfit.fitting.files", "gradfit.fitting.api._initial_point"),
-    ("gradfit.fitting.partial", "gradfit.fitting.api._initial_point"),
-    ("gradfit.fitting.partial", "gradfit.fitting.api._make_optimizer"),
     ("gradfit.cli.cmd_compare", "gradfit.cli.options._tol"),
 }
 

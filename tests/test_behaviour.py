@@ -42,24 +42,24 @@ def test_backtracking_objective_is_monotone():
     assert res.info["line_search_trials"] > 0
 
 
-def test_rate_above_two_over_L_raises_with_the_safe_rate():
+@pytest.mark.parametrize("standardize", [True, False])
+def test_rate_above_two_over_L_raises_with_the_safe_rate(standardize):
+    """L = 2 lambda_max(Z'Z / n) for Z = [features, 1] in the fit's coordinates (standardized,
+    or the caller's units: a numeric rate with the default standardize)."""
     X, y = data(3)
-    from gradfit.data.memory import InMemory
-    from gradfit.model.objective import Objective
-    from gradfit.model.penalties import make_penalty
-
-    obj = Objective(InMemory(X, y[:, None], None), loss="squared", epsilon=1, fit_intercept=True,
-                    penalty=make_penalty(None, 0, 0), standardize=True)
-    L = obj.lipschitz()
+    Z = (X - X.mean(axis=0)) / X.std(axis=0) if standardize else X
+    Z = np.column_stack([Z, np.ones(len(X))])
+    L = 2 * np.linalg.eigvalsh(Z.T @ Z / len(X))[-1]
+    kw = {"standardize": True} if standardize else {}
     with pytest.raises(DivergenceError) as info:
-        gradfit.fit(X, y, solver="gd", learning_rate=2.2 / L, max_iter=5000)
+        gradfit.fit(X, y, solver="gd", learning_rate=2.2 / L, max_iter=5000, **kw)
     err = info.value
     assert err.safe_rate == pytest.approx(2 / L, rel=1e-9)
     assert f"{2 / L:.6g}" in str(err) and "learning_rate='auto'" in str(err)
     # just below 2/L it converges (slowly): no error, finite coefficients
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        res = gradfit.fit(X, y, solver="gd", learning_rate=1.9 / L, max_iter=200)
+        res = gradfit.fit(X, y, solver="gd", learning_rate=1.9 / L, max_iter=200, **kw)
     assert np.isfinite(res.coef).all()
 
 

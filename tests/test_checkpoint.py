@@ -58,10 +58,10 @@ def _crash_at(epoch):
     return callback
 
 
-CONFIGS = [
-    dict(solver="gd"),
+CONFIGS = [  # full batches standardized, not whitened: enough epochs to crash in
+    dict(solver="gd", standardize=True),
     dict(solver="nesterov", penalty="l1", alpha=0.01, max_iter=60),
-    dict(solver="gd", learning_rate="backtracking", max_iter=30),
+    dict(solver="gd", learning_rate="backtracking", max_iter=30, standardize=True),
     dict(solver="momentum", batch_size=16, max_iter=12, random_state=4),
     dict(solver="adam", batch_size=25, max_iter=12, random_state=5, batch_rows=16,
          buffer_rows=64),
@@ -137,15 +137,16 @@ def test_file_truncated_mid_fit_keeps_the_last_checkpoint(csv_file, tmp_path):
 def test_resume_refuses_other_parameters_or_data(csv_file, tmp_path):
     path = tmp_path / "fit.ckpt"
     with pytest.raises(Crash):
-        fit_files(csv_file, "y", solver="gd", checkpoint=path, callback=_crash_at(3))
+        fit_files(csv_file, "y", solver="gd", standardize=True, checkpoint=path,
+                  callback=_crash_at(3))
     with pytest.raises(InputError, match=r"written for another fit .*alpha: 0.0 in the "
                                          r"checkpoint, 0.5 now"):
-        fit_files(csv_file, "y", solver="gd", penalty="l2", alpha=0.5, checkpoint=path,
-                  resume=True)
+        fit_files(csv_file, "y", solver="gd", standardize=True, penalty="l2", alpha=0.5,
+                  checkpoint=path, resume=True)
     other = tmp_path / "other.csv"
     other.write_bytes(csv_file.read_bytes() + b"1,2,3,4,1\n")
     with pytest.raises(InputError, match=r"written for another fit .*data"):
-        fit_files(other, "y", solver="gd", checkpoint=path, resume=True)
+        fit_files(other, "y", solver="gd", standardize=True, checkpoint=path, resume=True)
     with pytest.raises(ValueError, match="checkpoints cover the first-order solvers"):
         fit_files(csv_file, "y", solver="lbfgs", checkpoint=path)
 
@@ -179,8 +180,8 @@ def test_save_and_load_round_trip(tmp_path):
     save_checkpoint(path, snap, meta={"who": "test"}, arrays={"mu": np.arange(3.0)})
     state, meta, extra = load_checkpoint(path)
     assert meta == {"who": "test"} and np.array_equal(extra["mu"], np.arange(3.0))
-    back = state.bind(adam()).to_engine()
-    assert set(back) == set(snap)
+    back = state.bind(adam()).to_dict()
+    assert set(snap) <= set(back)
     for key, value in snap.items():
         if key == "history":
             for name in ("epoch", "objective", "grad_norm", "lr", "time", "coef", "intercept"):

@@ -77,11 +77,11 @@ def test_fit_options_reach_the_estimator(capsys, data):
     code, out, _ = cli(capsys, "fit", path, "-t", "price", "-f", "size,rooms", "--solver",
                        "momentum", "--learning-rate", "0.05", "--max-iter", "40", "--momentum",
                        "0.5", "--penalty", "l2", "--alpha", "0.01", "--tol", "1e-9",
-                       "--random-state", "3", "--json")
+                       "--random-state", "3", "--standardize", "on", "--json")
     assert code == 0
     rec = json.loads(out)
     params = dict(solver="momentum", learning_rate=0.05, max_iter=40, momentum=0.5,
-                  penalty="l2", alpha=0.01, tol=1e-9, random_state=3)
+                  penalty="l2", alpha=0.01, tol=1e-9, random_state=3, standardize=True)
     est = estimator(X, y, **params)
     for k, v in params.items():
         assert rec["params"][k] == v
@@ -203,8 +203,9 @@ def test_compare(capsys, data):
     code, out, err = cli(capsys, "compare", path, "-t", "price", "-f", "size,rooms", "--json")
     assert code == 0, err
     rows = {r["method"]: r for r in json.loads(out)["rows"]}
-    assert set(rows) == {"gd", "momentum", "nesterov", "adam", "lbfgs", "cg", "exact",
-                         "sklearn-linear", "sklearn-sgd"}
+    from gradfit.solvers.registry import SOLVERS
+
+    assert set(rows) == set(SOLVERS) | {"sklearn-linear", "sklearn-sgd"}
     assert rows["exact"]["gap"] == 0 and rows["exact"]["param_gap"] == 0
     assert abs(rows["sklearn-linear"]["gap"]) < 1e-9 * rows["exact"]["objective"]
     assert rows["sklearn-linear"]["param_gap"] < 1e-9

@@ -337,15 +337,15 @@ def test_worker_killed_mid_fit_still_gives_the_answer(problem, client):
             os.kill(pids[victim], signal.SIGKILL)
             killed.append(victim)
 
-    calm = fit_dask(b, solver="gd")
+    calm = fit_dask(b, solver="gd", standardize=True)  # several epochs: time to kill one
     try:
-        res = fit_dask(b, solver="gd", callback=kill_after_two)
+        res = fit_dask(b, solver="gd", standardize=True, callback=kill_after_two)
     except ClusterError as exc:  # the other allowed outcome: a loud, clear failure
         assert "fit stops here" in str(exc)
     else:  # lost blocks recomputed from the graph: the very same bits
         assert killed and res.converged and res.n_iter > 2
         assert np.array_equal(res.coef, calm.coef)
-        assert _rel(res.coef, gradfit.fit(X, y, solver="gd").coef) < 1e-8
+        assert _rel(res.coef, gradfit.fit(X, y, solver="gd", standardize=True).coef) < 1e-8
     finally:
         client.wait_for_workers(2, timeout=60)
         b.close()

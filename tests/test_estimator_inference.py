@@ -45,7 +45,7 @@ def test_early_stopped_fit_reports_its_distance_to_the_optimum(diabetes):
     X, y = diabetes
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        est = GDRegressor(solver="gd", max_iter=20).fit(X, y)
+        est = GDRegressor(solver="gd", standardize=True, max_iter=20).fit(X, y)
     s = est.summary()
     assert s.model["objective_gap"] > 0 and s.model["coef_rel_distance"] > 1e-3
     assert any("not at the least-squares optimum" in w or "optimum" in w for w in s.warnings)

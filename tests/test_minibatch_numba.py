@@ -12,7 +12,7 @@ import pytest
 
 import gradfit
 from gradfit.data.memory import InMemory
-from gradfit.fitting import api
+from gradfit.fitting import driver
 from gradfit.model import kernels_numba
 from gradfit.model.objective import Objective
 from gradfit.model.penalties import make_penalty
@@ -35,7 +35,7 @@ def problem(n=203, d=5, outputs=None, weights=False, dtype=np.float64, seed=0):
 @pytest.fixture
 def compiled_kernel(monkeypatch):
     """gradfit.fit picks the compiled pass kernel (and so the compiled epoch) for any size."""
-    monkeypatch.setattr(api, "NUMBA_MIN_CELLS", 0)
+    monkeypatch.setattr(driver, "NUMBA_MIN_CELLS", 0)
 
 
 def fit_both(monkeypatch, X, y, sw=None, **params):
@@ -111,15 +111,16 @@ def test_same_seed_twice_is_bit_identical(compiled_kernel):
 
 
 def _loop(obj, batch_size, solver, epochs, compiled, rng_seed=5, **cfg_kw):
-    from gradfit.fitting.api import FitParams, _make_optimizer
+    from gradfit.fitting.driver import make_optimizer
+    from gradfit.fitting.params import FitParams
 
     p = FitParams(solver=solver, batch_size=batch_size)
     lr0 = 0.5 / obj.batch_lipschitz(batch_size)
     schedule = make_schedule("auto", lr0, max_iter=epochs, minibatch=True)
     run = mb.epoch_runner(obj, batch_size, solver, p.momentum, schedule, exact_only=False)
     assert run is not None
-    cfg = LoopConfig(optimizer=_make_optimizer(p, True), schedule=schedule, max_iter=epochs,
-                     tol=0.0, average=True, compiled_epoch=run if compiled else None, **cfg_kw)
+    cfg = LoopConfig(optimizer=make_optimizer(p, True), schedule=schedule, max_iter=epochs,
+                     average=True, compiled_epoch=run if compiled else None, **cfg_kw)
     P0 = obj.zeros()
     P0[obj.d] = obj.data.y.mean(axis=0)
     with warnings.catch_warnings():
@@ -158,15 +159,15 @@ def test_checkpoint_resume_with_the_compiled_epoch():
     X, y, _ = problem(n=150)
     obj = objective(X, y, None, kernel=kernels_numba.value_grad)
     whole = _loop(obj, 4, "adam", 6, compiled=True)
-    saved = {}
+    saved = []
 
     def keep(state):
-        if state["epoch"] == 3:
-            saved.update(copy.deepcopy(state))
+        if state.epoch == 3:
+            saved.append(copy.deepcopy(state))
 
     _loop(obj, 4, "adam", 6, compiled=True, on_epoch_end=keep)
-    assert saved["epoch"] == 3 and saved["state"].t == 3 * 38
-    resumed = _loop(obj, 4, "adam", 6, compiled=True, resume_state=saved)
+    assert saved[0].epoch == 3 and saved[0].state.t == 3 * 38
+    resumed = _loop(obj, 4, "adam", 6, compiled=True, resume_state=saved[0])
     np.testing.assert_array_equal(resumed.P, whole.P)
     python = _loop(obj, 4, "adam", 6, compiled=False)
     np.testing.assert_array_equal(python.P, whole.P)
@@ -209,7 +210,7 @@ def test_fit_uses_it_only_with_the_compiled_kernel(monkeypatch):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         gradfit.fit(X, y, batch_size=4, max_iter=1)
-        monkeypatch.setattr(api, "NUMBA_MIN_CELLS", 0)
+        monkeypatch.setattr(driver, "NUMBA_MIN_CELLS", 0)
         gradfit.fit(X, y, batch_size=4, max_iter=1)
         gradfit.fit(X, y, max_iter=1)  # full batch: not asked
     assert seen == [False, True]

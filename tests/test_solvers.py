@@ -12,11 +12,14 @@ from sklearn.linear_model import ElasticNet, Lasso, Ridge
 import gradfit
 from conftest import NIST_NAMES, digits, nist_xy, nist_xy_extended
 from gradfit import GDRegressor
-from gradfit.fitting.api import SOLVERS
+from gradfit.solvers.registry import SOLVERS as SPECS
 
+SOLVERS = [name for name, spec in SPECS.items() if spec.reaches_optimum]
+ORBITING = [name for name, spec in SPECS.items() if not spec.reaches_optimum]
 FULL_BATCH = [(s, {}) for s in SOLVERS] + [("gd", {"learning_rate": "backtracking"}),
                                            ("nesterov", {"learning_rate": "backtracking"})]
-MINI_BATCH = [(s, {"batch_size": b}) for s in ("gd", "momentum", "nesterov", "adam")
+FIRST_ORDER = [s for s in SOLVERS if SPECS[s].first_order]
+MINI_BATCH = [(s, {"batch_size": b}) for s in FIRST_ORDER
               for b in (1, 16)]
 
 
@@ -67,6 +70,18 @@ def test_minibatch_solvers_reach_lstsq_with_defaults(solver, extra):
     np.testing.assert_allclose(res.coef, coef_ref, rtol=0.05)
 
 
+@pytest.mark.parametrize("solver", ORBITING)
+def test_orbiting_rules_come_close_and_say_they_did_not_converge(solver):
+    """A rule whose constant-rate steps orbit the optimum (RMSProp) comes within about its
+    rate of it, and never claims convergence it does not have."""
+    X, y, sw = problem(3)
+    coef_ref, b_ref = lstsq(X, y, sw, True)
+    res = quiet_fit(X, y, solver=solver, random_state=0)
+    np.testing.assert_allclose(res.coef, coef_ref, rtol=0.05, atol=0.05)
+    assert not res.converged
+    assert res.certificate["digits"] is not None and res.certificate["digits"] < 7
+
+
 def test_sgd_on_raw_scaled_feature_with_defaults():
     """One feature over [0, 1000]: scikit-learn's SGDRegressor returns nonsense here; the
     defaults (standardized coordinates, safe auto rate, averaging) reach the least squares
@@ -106,7 +121,7 @@ def test_multi_output_squared_loss():
         np.testing.assert_allclose(res.intercept, b_ref, rtol=1e-7, atol=1e-9)
 
 
-PENALIZED = ["gd", "momentum", "nesterov", "adam"]
+PENALIZED = FIRST_ORDER
 
 
 @pytest.mark.parametrize("solver", PENALIZED + ["lbfgs", "cg", "exact"])

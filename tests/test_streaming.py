@@ -106,13 +106,13 @@ def test_compiled_kernel_reads_the_columns_in_place(files, data, source, feature
     """Files big enough for the compiled kernel (here: any size) hand it the decoded
     columns without a copy (Columns), and the fit equals the in-memory one with the same
     kernel."""
-    from gradfit.fitting import api
+    from gradfit.fitting import driver
     from gradfit.model import kernels_numba
     from gradfit.model.columns import Columns
 
     if not kernels_numba.available():
         pytest.skip("numba is not installed (the compiled kernel is optional)")
-    monkeypatch.setattr(api, "NUMBA_MIN_CELLS", 0)
+    monkeypatch.setattr(driver, "NUMBA_MIN_CELLS", 0)
     X, y, w = data
     order = [FEATURES.index(f) for f in features]
     fb = FileBackend(files[source], "y", features, weight="w", batch_rows=64)
@@ -439,7 +439,7 @@ def test_file_changing_during_the_fit(tmp_path, fault):
 
     what = "vanished during the fit" if fault == "vanish" else "changed during the fit"
     with pytest.raises(InputError, match=rf"d\.csv {what}"):
-        fit_files(f, "y", solver="gd", max_iter=10, callback=callback)
+        fit_files(f, "y", solver="gd", standardize=True, max_iter=10, callback=callback)
 
 
 @pytest.mark.parametrize("any_layout", [False, True])

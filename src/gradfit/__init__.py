@@ -10,7 +10,7 @@ import importlib
 
 from gradfit import _aliases
 from gradfit._version import __version__
-from gradfit.exceptions import ConvergenceWarning, DivergenceError, InputError
+from gradfit.exceptions import DivergenceError, InputError
 
 _aliases.install()
 
@@ -20,6 +20,7 @@ _LAZY = {
     "fit_files": "gradfit.fitting.files",
     "FitResult": "gradfit.model.result",
     "History": "gradfit.model.result",
+    "ConvergenceWarning": "gradfit.exceptions",
 }
 
 __all__ = ["GDRegressor", "fit", "fit_files", "FitResult", "History", "DivergenceError",

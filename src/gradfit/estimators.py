@@ -30,7 +30,8 @@ class GDRegressor(RegressorMixin, BaseEstimator):
 
     Parameters
     ----------
-    solver : {"gd", "momentum", "nesterov", "adam", "lbfgs", "cg", "exact"}, default "nesterov"
+    solver : {"gd", "momentum", "nesterov", "adam", "rmsprop", "adagrad", "lbfgs", "cg", \
+"exact"}, default "nesterov"
         "gd" is plain (proximal) gradient descent, the textbook loop.  "nesterov", the
         default, is accelerated gradient descent — FISTA with adaptive restart on full batches
         (constant momentum on mini-batches): it needs about sqrt(kappa) instead of kappa
@@ -41,8 +42,9 @@ class GDRegressor(RegressorMixin, BaseEstimator):
     learning_rate : float, "auto" or "backtracking", default "auto"
         "auto": 1/L with L the Lipschitz constant of the gradient (power iteration); on
         mini-batches 1/L(B), the expected smoothness of a batch of size B.  "backtracking":
-        Armijo line search.  A number is a fixed step, in the solver's coordinates
-        (standardized when standardize=True).
+        Armijo line search.  A number is a fixed step in your units (with the default
+        standardize="auto" the descent then runs on the raw features, as a hand-written
+        loop does); with standardize=True it is a step in standardized coordinates.
     schedule : {"auto", "constant", "inverse_scaling", "step", "cosine"}, default "auto"
         "auto" is constant on full batches and inverse_scaling on mini-batches.
     batch_size : int or None, default None
@@ -53,17 +55,27 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         Epochs (passes over the data).
     tol : float or "auto", default "auto"
         Full batch: stop when the (proximal) gradient norm falls below tol x its initial
-        value ("auto": 1e-12).  Mini-batch and early stopping: stop when the objective
-        (held-out loss) improves by less than tol x its best value for n_iter_no_change
-        epochs ("auto": 1e-4).  cg: residual norm; lbfgs: max-norm of the gradient, both
-        relative to the start.  Any solver also stops when the objective no longer changes
-        at machine precision.
+        value; "auto": when the optimality certificate (the distance to the optimum from the
+        curvature, for up to 256 features) puts the coefficients within 1e-10 of the exact
+        optimum, polished until progress stops, else at a relative gradient of 1e-12.  A fit
+        that stalls at the rounding floor returns its best iterate and reports converged_
+        False unless the criterion was met.  Mini-batch and early stopping: stop when the
+        objective (held-out loss) improves by less than tol x its best value for
+        n_iter_no_change epochs ("auto": 1e-4).  cg: residual norm; lbfgs: max-norm of the
+        gradient, both relative to the start.  ``certificate_`` says how many digits the
+        result has.
     loss : {"squared", "huber"}; epsilon : float, default 1.35 (Huber's threshold)
     penalty : {None, "l2", "l1", "elasticnet"}; alpha : float; l1_ratio : float, default 0.15
     fit_intercept : bool, default True
-    standardize : bool, default True
-        Centre and scale features inside the fit; the solution (penalties included) is the
-        same, only the path differs.  Coefficients are always in original units.
+    standardize : "auto", True, False or "whiten", default "auto"
+        The coordinates the descent runs in; the solution (penalties included) is the same
+        in all of them, only the path (and its speed) differs.  Coefficients are always in
+        original units.  True: centred, unit-variance features.  "whiten": features
+        decorrelated by the Cholesky factor of their Gram matrix (full batches, smooth
+        penalty): the squared loss's condition number becomes 1, so collinear data converge
+        in a few steps.  False: your units.  "auto": whitened for full-batch fits with a
+        smooth penalty and at most 256 features, standardized otherwise, and your units when
+        ``learning_rate`` is a number.
     early_stopping, validation_fraction, n_iter_no_change
         Hold out a fraction of rows and stop when their loss stops improving (the best
         parameters are kept).
@@ -83,12 +95,16 @@ class GDRegressor(RegressorMixin, BaseEstimator):
     coef_ : ndarray (n_features,) or (n_targets, n_features)
     intercept_ : float or ndarray (n_targets,)
     n_iter_, converged_, stop_reason_, objective_, history_, result_, learning_rate_
+    certificate_ : dict
+        The optimality certificate: ``digits`` (significant digits of the coefficients it
+        supports, or None), ``coef_rel_error``, ``grad_norm_rel`` ... (see
+        ``gradfit.solvers.certificate``).
     n_features_in_, feature_names_in_
     """
 
     def __init__(self, solver="nesterov", learning_rate="auto", schedule="auto", batch_size=None,
                  momentum=0.9, max_iter=1000, tol="auto", loss="squared", epsilon=1.35,
-                 penalty=None, alpha=0.0, l1_ratio=0.15, fit_intercept=True, standardize=True,
+                 penalty=None, alpha=0.0, l1_ratio=0.15, fit_intercept=True, standardize="auto",
                  early_stopping=False, validation_fraction=0.1, n_iter_no_change=5,
                  average=None, warm_start=False, random_state=None, verbose=0):
         self.solver = solver
@@ -112,6 +128,21 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         self.warm_start = warm_start
         self.random_state = random_state
         self.verbose = verbose
+
+    def _from_result(self, res):
+        """Set the fitted attributes from a FitResult (every source goes through here)."""
+        coef = np.asarray(res.coef)
+        self.coef_ = coef.T if coef.ndim == 2 else coef
+        self.intercept_ = res.intercept
+        self.n_iter_ = res.n_iter
+        self.converged_ = res.converged
+        self.stop_reason_ = res.stop_reason
+        self.objective_ = res.objective
+        self.history_ = res.history
+        self.learning_rate_ = res.learning_rate
+        self.certificate_ = res.certificate
+        self.result_ = res
+        return self
 
     def _fit_params(self) -> dict:
         names = FitParams.__dataclass_fields__
@@ -141,22 +172,13 @@ class GDRegressor(RegressorMixin, BaseEstimator):
             callback = _print_progress
         res = fit(X, y, sample_weight, callback=callback, coef_init=coef_init,
                   intercept_init=intercept_init, feature_names=names, **self._fit_params())
-        coef = np.asarray(res.coef)
-        self.coef_ = coef.T if coef.ndim == 2 else coef
-        self.intercept_ = res.intercept
-        self.n_iter_ = res.n_iter
-        self.converged_ = res.converged
-        self.stop_reason_ = res.stop_reason
-        self.objective_ = res.objective
-        self.history_ = res.history
-        self.learning_rate_ = res.learning_rate
-        self.result_ = res
+        self._from_result(res)
         self._inference_stats = None
         if np.ndim(y) == 1 and X.shape[0] * X.shape[1] <= STORE_STATS_LIMIT:
             self._inference_stats = self._stats_for(X, y, sample_weight, leverage=True)
         return self
 
-    @available_if(lambda self: self.solver in ("gd", "momentum", "nesterov", "adam"))
+    @available_if(lambda self: _incremental(self.solver))
     def partial_fit(self, X, y, sample_weight=None):
         """One pass of updates over the chunk (X, y) — one epoch of the loop on it.
 
@@ -188,16 +210,11 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         except ImportError as exc:  # pragma: no cover - depends on the extra
             raise ImportError("dask input needs the extra: pip install 'gradfit[dask]'") from exc
         res = fit_dask(X, y, sample_weight, callback=callback, **self._fit_params())
-        coef = np.asarray(res.coef)
-        self.coef_ = coef.T if coef.ndim == 2 else coef
-        self.intercept_ = res.intercept
-        self.n_features_in_ = coef.shape[0]
+        self._from_result(res)
+        self.n_features_in_ = np.shape(res.coef)[0]
         names = res.info.get("feature_names")
         if names is not None:
             self.feature_names_in_ = np.asarray(names, dtype=object)
-        self.n_iter_, self.converged_ = res.n_iter, res.converged
-        self.stop_reason_, self.objective_ = res.stop_reason, res.objective
-        self.history_, self.learning_rate_, self.result_ = res.history, res.learning_rate, res
         self._inference_stats = None
         return self
 
@@ -276,6 +293,13 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         tags.target_tags.multi_output = True
         tags.target_tags.single_output = True
         return tags
+
+
+def _incremental(solver) -> bool:
+    from gradfit.solvers.registry import SOLVERS
+
+    spec = SOLVERS.get(solver)
+    return spec is not None and spec.incremental
 
 
 def _is_dask(X) -> bool:

@@ -1,11 +1,41 @@
 """Errors gradfit raises.  All user-facing problems are ValueError subclasses with a
-message that says what is wrong, where, and what to do."""
+message that says what is wrong, where, and what to do.
+
+``ConvergenceWarning`` is scikit-learn's (so one warnings filter serves both libraries); it is
+imported on first use, so that ``import gradfit`` does not load scikit-learn.
+"""
 
 from __future__ import annotations
 
-from sklearn.exceptions import ConvergenceWarning
+import os
+import sys
+import warnings
 
-__all__ = ["GradfitError", "InputError", "DivergenceError", "ClusterError", "ConvergenceWarning"]
+__all__ = ["GradfitError", "InputError", "DivergenceError", "ClusterError",  # noqa: F822
+           "ConvergenceWarning", "warn_user"]
+
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
+
+def __getattr__(name):
+    if name == "ConvergenceWarning":
+        from sklearn.exceptions import ConvergenceWarning
+
+        globals()["ConvergenceWarning"] = ConvergenceWarning
+        return ConvergenceWarning
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def warn_user(message: str, category=None) -> None:
+    """Warn at the caller's line: the first frame outside gradfit (so the warning points at
+    the user's ``fit`` call, whatever path led to it).  ``category`` defaults to
+    ``ConvergenceWarning``."""
+    if category is None:
+        category = __getattr__("ConvergenceWarning")
+    frame, level = sys._getframe(1), 1
+    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIR):
+        frame, level = frame.f_back, level + 1
+    warnings.warn(message, category, stacklevel=level)
 
 
 class GradfitError(Exception):

@@ -27,8 +27,9 @@ SEED = 0
 # name -> gradfit.fit keywords.  A fixed rate of 0.1 (in standardized units; 1/L would
 # land on the answer in one step for a single feature) makes the descent visible.
 DEMO_FITS = {
-    "gradient descent": {"solver": "gd", "learning_rate": 0.1},
-    "momentum": {"solver": "momentum", "learning_rate": 0.1, "momentum": 0.5},
+    "gradient descent": {"solver": "gd", "learning_rate": 0.1, "standardize": True},
+    "momentum": {"solver": "momentum", "learning_rate": 0.1, "momentum": 0.5,
+                 "standardize": True},
     "exact": {"solver": "exact"},
 }
 EXAMPLES = """\

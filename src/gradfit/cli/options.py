@@ -18,10 +18,13 @@ __all__ = [
     "split_names",
 ]
 
-SOLVERS = ("gd", "momentum", "nesterov", "adam", "lbfgs", "cg", "exact")
-SCHEDULES = ("auto", "constant", "inverse_scaling", "step", "cosine")
-LOSSES = ("squared", "huber")
-PENALTIES = ("none", "l2", "l1", "elasticnet")
+from gradfit.model.losses import LOSSES as _LOSS_TABLE
+from gradfit.model.penalties import PENALTY_NAMES as PENALTIES
+from gradfit.solvers import registry
+from gradfit.solvers.schedules import SCHEDULES
+
+SOLVERS = registry.names()
+LOSSES = tuple(_LOSS_TABLE)
 
 
 class UsageError(Exception):
@@ -71,6 +74,18 @@ def _tol(text: str):
         ) from None
 
 
+_STANDARDIZE = {"auto": "auto", "on": True, "true": True, "off": False, "false": False,
+                "whiten": "whiten"}
+
+
+def _standardize(text: str):
+    try:
+        return _STANDARDIZE[text.lower()]
+    except KeyError:
+        raise argparse.ArgumentTypeError(
+            f"expected auto, on, off or whiten, got {text!r}") from None
+
+
 def _core_defaults() -> dict:
     """The estimator's defaults, read from its signature (empty if it cannot be read)."""
     try:
@@ -85,7 +100,7 @@ def _core_defaults() -> dict:
 # (flag, parameter, argparse keywords, help)
 _OPTIONS = [
     ("--solver", "solver", {"choices": SOLVERS},
-     "optimizer: gd, momentum, nesterov, adam, lbfgs, cg or exact (closed form)"),
+     "optimizer: " + ", ".join(SOLVERS) + " (exact: the closed form)"),
     ("--learning-rate", "learning_rate", {"type": _rate, "metavar": "RATE"},
      "step size: a number, 'auto' (1/L) or 'backtracking' (Armijo line search)"),
     ("--schedule", "schedule", {"choices": SCHEDULES}, "learning-rate schedule"),
@@ -103,8 +118,12 @@ _OPTIONS = [
     ("--l1-ratio", "l1_ratio", {"type": float, "metavar": "R"}, "elastic-net L1 share"),
     ("--no-intercept", "fit_intercept", {"action": "store_const", "const": False},
      "fit a line through the origin (no intercept)"),
+    ("--standardize", "standardize", {"type": _standardize, "metavar": "auto|on|off|whiten"},
+     "the coordinates of the descent: auto (whitened for full batches, standardized "
+     "otherwise, your units with a numeric --learning-rate), on (standardized), off (your "
+     "units), whiten"),
     ("--no-standardize", "standardize", {"action": "store_const", "const": False},
-     "descend in raw feature units (no internal scaling)"),
+     "descend in raw feature units (no internal scaling; = --standardize off)"),
     ("--early-stopping", "early_stopping", {"action": "store_const", "const": True},
      "stop when the loss on a held-out share of rows stops improving"),
     ("--validation-fraction", "validation_fraction", {"type": float, "metavar": "F"},

@@ -13,8 +13,9 @@ Writing is crash-safe: the arrays go to a new file (temporary name, fsync, ``os.
 then the JSON is replaced the same way, then older array files are removed.  A process
 killed at any moment leaves a JSON that names a complete arrays file: the last checkpoint.
 
-The loop's state is what :func:`gradfit.solvers.engine.train` hands to ``LoopConfig.on_epoch_end``
-and takes back as ``LoopConfig.resume_state`` (:class:`LoopState` is its typed form).
+The loop's state is the :class:`~gradfit.solvers.state.LoopState` that
+:func:`gradfit.solvers.engine.train` hands to ``LoopConfig.on_epoch_end`` and takes back as
+``LoopConfig.resume_state``.
 Resuming from it continues with the same parameters, optimizer state, step count, random
 generator state, averages and stopping counters, so the resumed run ends at the same
 coefficients, bit for bit, as the run that was never interrupted.
@@ -26,117 +27,20 @@ import json
 import os
 import re
 import tempfile
-from dataclasses import dataclass, field, fields
+from dataclasses import fields
 from pathlib import Path
 
 import numpy as np
 
 from gradfit.exceptions import InputError
 from gradfit.model.result import History
+from gradfit.solvers.state import LoopState
 
 __all__ = ["FORMAT", "VERSION", "Checkpointer", "LoopState", "check_compatible",
            "load_checkpoint", "save_checkpoint"]
 
 FORMAT = "gradfit-checkpoint"
 VERSION = 1
-
-
-@dataclass
-class LoopState:
-    """The training loop's state at the end of an epoch (see :func:`gradfit.solvers.engine.train`).
-
-    Attributes
-    ----------
-    epoch : int
-        Epochs completed.
-    P : ndarray (p, k)
-        Parameters in the solver's coordinates.
-    state : NamedTuple or tuple, or dict
-        The optimizer's state; after :func:`load_checkpoint` a dict ``{"type", "fields"}``
-        until :meth:`bind` rebuilds the NamedTuple for an optimizer.
-    f, f_start, lr, step_ref, G0, best_val, best_f, best_G, elapsed : float
-    g : ndarray
-        The gradient at ``P`` (full batch) or at the reported point.
-    avg : ndarray or None
-        Running Polyak-Ruppert average; ``n_avg`` its count.
-    best_P : ndarray or None
-        Best parameters on the validation rows (early stopping).
-    no_change : int
-    history : History
-    info : dict
-        The loop's counters (line-search trials, restarts).
-    rng_state : dict
-        ``np.random.Generator.bit_generator.state``.
-    extra : dict
-        Any other variable the loop carries (saved and restored by kind: number, array or
-        None), so that a loop grown a variable still checkpoints it.
-    """
-
-    epoch: int
-    P: np.ndarray
-    state: object
-    f: float
-    g: np.ndarray
-    f_start: float
-    lr: float
-    step_ref: float
-    G0: float
-    history: History
-    avg: np.ndarray | None
-    n_avg: int
-    best_val: float
-    best_P: np.ndarray | None
-    no_change: int
-    best_f: float
-    best_G: float
-    info: dict
-    rng_state: dict
-    elapsed: float
-    extra: dict = field(default_factory=dict)
-
-    @classmethod
-    def from_engine(cls, snapshot: dict) -> LoopState:
-        """The typed form of the dict given to ``LoopConfig.on_epoch_end`` (references, not
-        copies: serialize it before the loop goes on)."""
-        names = {f.name for f in fields(cls)} - {"extra"}
-        missing = names - set(snapshot)
-        if missing:
-            raise ValueError(f"the loop's state lacks {sorted(missing)}")
-        return cls(**{k: snapshot[k] for k in names},
-                   extra={k: v for k, v in snapshot.items() if k not in names})
-
-    def to_engine(self) -> dict:
-        """The dict ``LoopConfig.resume_state`` expects."""
-        if isinstance(self.state, dict):
-            raise ValueError("call LoopState.bind(optimizer) before resuming")
-        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "extra"}
-        return {**out, **self.extra}
-
-    def _plain(self) -> dict:
-        """Every variable but the structured ones (state, history, info, rng_state)."""
-        skip = {"state", "history", "info", "rng_state", "extra"}
-        return {**{f.name: getattr(self, f.name) for f in fields(self) if f.name not in skip},
-                **self.extra}
-
-    def bind(self, optimizer) -> LoopState:
-        """Rebuild the optimizer's NamedTuple state (after loading) for ``optimizer``.
-
-        Raises
-        ------
-        InputError
-            When the checkpoint holds the state of another update rule.
-        """
-        if not isinstance(self.state, dict):
-            return self
-        template = optimizer.init(self.P)
-        name = type(template).__name__
-        saved = self.state
-        want = list(getattr(template, "_fields", ()))
-        if saved["type"] != name or sorted(saved["fields"]) != sorted(want):
-            raise InputError(f"the checkpoint holds the state of another optimizer "
-                             f"({saved['type']}, not {name}): resume with the same solver")
-        self.state = type(template)(**saved["fields"]) if want else template
-        return self
 
 
 # --------------------------------------------------------------------------- writing
@@ -204,7 +108,7 @@ def save_checkpoint(path, state: LoopState | dict, meta: dict | None = None,
     ----------
     path : str or Path
         The JSON file; the arrays go to ``<path>.<epoch>.npz`` beside it.
-    state : LoopState or the dict given to ``LoopConfig.on_epoch_end``
+    state : LoopState (what ``LoopConfig.on_epoch_end`` receives)
     meta : dict, optional
         JSON-able metadata kept with the state (fit parameters, data fingerprint ...).
     arrays : dict of str to ndarray, optional
@@ -216,11 +120,11 @@ def save_checkpoint(path, state: LoopState | dict, meta: dict | None = None,
         The arrays file written.
     """
     if isinstance(state, dict):
-        state = LoopState.from_engine(state)
+        state = LoopState.from_dict(state)
     path = Path(path)
     out = {f"extra.{k}": np.asarray(v) for k, v in (arrays or {}).items()}
     variables = {}
-    for name, value in state._plain().items():
+    for name, value in state.plain().items():
         if value is None:
             variables[name] = {"none": True}
         elif isinstance(value, np.ndarray):
@@ -270,7 +174,7 @@ def load_checkpoint(path) -> tuple[LoopState, dict, dict]:
     Returns
     -------
     state : LoopState
-        Call ``state.bind(optimizer)`` before ``state.to_engine()``.
+        Call ``state.bind(optimizer)`` before resuming from it.
     meta : dict
     arrays : dict
         The extra arrays given to :func:`save_checkpoint`.
@@ -362,7 +266,9 @@ class Checkpointer:
         self.every = max(1, int(every))
         self.saved_epoch: int | None = None
 
-    def __call__(self, snapshot: dict) -> None:
-        if snapshot["epoch"] % self.every == 0:
-            save_checkpoint(self.path, snapshot, self.meta, self.arrays)
-            self.saved_epoch = int(snapshot["epoch"])
+    def __call__(self, state: LoopState) -> None:
+        if isinstance(state, dict):
+            state = LoopState.from_dict(state)
+        if state.epoch % self.every == 0:
+            save_checkpoint(self.path, state, self.meta, self.arrays)
+            self.saved_epoch = int(state.epoch)

@@ -35,21 +35,13 @@ from scipy.linalg import qr
 from gradfit.data.dask import ClusterError, DaskBackend, is_dask_collection
 from gradfit.data.memory import InMemory
 from gradfit.exceptions import InputError
-from gradfit.fitting.api import (
-    FitParams,
-    _finish,
-    _initial_point,
-    _make_optimizer,
-    check_params,
-    make_result,
-    make_rng,
-    resolve_rate,
-    run_solver,
-)
-from gradfit.model.objective import Objective, column_moments
-from gradfit.model.penalties import make_penalty
+from gradfit.fitting import driver
+from gradfit.fitting.params import FitParams, check_params
+from gradfit.model.objective import Objective
 from gradfit.model.result import FitResult, History
+from gradfit.model.scaling import Scaling
 from gradfit.solvers import exact as _exact
+from gradfit.solvers.step import proximal_step, running_mean
 
 __all__ = ["fit_dask", "minibatch_epoch", "connect", "dask_client", "predict_dask",
            "score_dask", "is_dask_collection", "DaskBackend", "ClusterError"]
@@ -119,27 +111,20 @@ def fit_dask(X, y=None, sample_weight=None, *, client=None, callback=None, coef_
                     seconds=time.perf_counter() - t0)
     if data.feature_names is not None:
         res.info["feature_names"] = list(data.feature_names)
-    return _finish(res, data.y_1d)
+    return driver.squeeze_single(res, data.y_1d)
 
 
 def _iterative_result(p: FitParams, data: DaskBackend, callback, coef_init, intercept_init):
-    """Full batches through the generic loop on ``Objective(DaskBackend)``; mini-batches by
+    """Full batches through the one driver on ``Objective(DaskBackend)``; mini-batches by
     local SGD (one job per block, parameters averaged between epochs)."""
-    rng = make_rng(p)
-    pen = make_penalty(p.penalty, p.alpha, p.l1_ratio)
-    moments = column_moments(data, p.fit_intercept) if p.standardize else None
-    obj = Objective(data, loss=p.loss, epsilon=p.epsilon, penalty=pen,
-                    fit_intercept=p.fit_intercept, standardize=p.standardize, moments=moments)
-    P0 = _initial_point(obj, data.y_mean[None, :], None, coef_init, intercept_init,
-                        p.standardize)
-    minibatch = p.batch_size is not None and p.batch_size < obj.n
-    runner = rate = None
-    if minibatch and p.solver not in ("lbfgs", "cg"):
-        rate = resolve_rate(p, obj)
-        runner = _local_sgd_epochs(obj, p, rate[1], moments)
-    out, lr0 = run_solver(obj, P0, p, rng=rng, callback=callback, rate=rate,
-                          epoch_runner=runner)
-    return make_result(obj, out, p, lr0, info={"local_sgd": True} if runner else None)
+    hooks = driver.Hooks(callback=callback, y_mean=data.y_mean,
+                         epoch_runner=lambda obj, p, schedule: _local_sgd_epochs(obj, p,
+                                                                                 schedule))
+    res = driver.fit_backend(data, p, hooks, coef_init=coef_init,
+                             intercept_init=intercept_init, single_output=False)
+    if p.batch_size is not None and p.batch_size < data.n:
+        res.info["local_sgd"] = True
+    return res
 
 
 # --------------------------------------------------------------------------- local SGD
@@ -152,22 +137,20 @@ def _local_epoch(block, seed, *, job):
     epoch's steps)."""
     X, y, s = block
     P, state, spec, epoch, batch_size, optimizer, schedule = job
-    loss, epsilon, penalty, fit_intercept, standardize, moments = spec
+    loss, epsilon, penalty, fit_intercept, scaling = spec
     data = InMemory(X, y, s)
     obj = Objective(data, loss=loss, epsilon=epsilon, penalty=penalty,
-                    fit_intercept=fit_intercept, standardize=standardize, moments=moments)
+                    fit_intercept=fit_intercept, scaling=scaling)
     rng = np.random.default_rng(seed)
     nb = -(-data.n // batch_size)
     state = optimizer.init(P) if state is None else state
     P = P.copy()
-    avg = np.zeros_like(P)
+    avg, n_avg = np.zeros_like(P), 0
     with np.errstate(all="ignore"):
         for j, (Xb, yb, sb) in enumerate(data.minibatches(batch_size, rng)):
-            lr = schedule(epoch - 1.0 + j / nb)
-            d, state = optimizer.update(obj.batch_grad(P, Xb, yb, sb), state)
-            x = obj.prox(P - lr * d, lr / optimizer.metric(state))
-            P, state = optimizer.after_step(x, P, state)
-            avg += (optimizer.position(P, state) - avg) / (j + 1)
+            P, state = proximal_step(obj, optimizer, P, state, obj.batch_grad(P, Xb, yb, sb),
+                                     schedule(epoch - 1.0 + j / nb))
+            n_avg = running_mean(avg, n_avg, optimizer.position(P, state))
     return data.S, P, state, avg
 
 
@@ -185,7 +168,7 @@ def _weighted_mean(items, weights):
 
 
 def minibatch_epoch(obj: Objective, P, epoch, *, batch_size, optimizer, schedule, rng,
-                    state=None, moments=None, standardize=True):
+                    state=None, scaling: Scaling | None = None):
     """One epoch of local SGD with parameter averaging on a Dask-backed objective.
 
     Every row block runs the mini-batch loop of ``gradfit.solvers.engine`` (``optimizer``,
@@ -207,10 +190,9 @@ def minibatch_epoch(obj: Objective, P, epoch, *, batch_size, optimizer, schedule
     rng : numpy Generator
     state : optimizer state or None
         The averaged state from the previous epoch (None: ``optimizer.init(P)``).
-    moments : (mu, sigma) or None
-        The raw column moments the objective was built with (``column_moments``), so every
-        block standardizes exactly as the whole data does.
-    standardize : bool
+    scaling : Scaling or None
+        The coordinates (default: the objective's own), so that every block works in exactly
+        the coordinates of the whole data.
 
     Returns
     -------
@@ -222,7 +204,7 @@ def minibatch_epoch(obj: Objective, P, epoch, *, batch_size, optimizer, schedule
         The weighted average of the blocks' mean positions over the epoch (for averaging).
     """
     data = obj.data
-    spec = (obj.loss, obj.epsilon, obj.penalty, obj.fit_intercept, standardize, moments)
+    spec = (obj.loss, obj.epsilon, obj.penalty, obj.fit_intercept, scaling or obj.scaling)
     seeds = rng.integers(0, 2**63 - 1, size=len(data.block_rows)).tolist()
     job = (P, state, spec, epoch, int(batch_size), optimizer, schedule)  # one keyword: the
     out = data.map_blocks(_local_epoch, seeds, job=job)  # client.map has its own batch_size
@@ -232,18 +214,19 @@ def minibatch_epoch(obj: Objective, P, epoch, *, batch_size, optimizer, schedule
             _weighted_mean([o[3] for o in out], weights))
 
 
-def _local_sgd_epochs(obj, p: FitParams, schedule, moments):
+def _local_sgd_epochs(obj, p: FitParams, schedule):
     """The engine's epoch hook for Dask mini-batches: one epoch of local SGD
     (:func:`minibatch_epoch`), the average taken over the blocks' mean positions of each
     epoch (restarted at epoch 2, as the in-memory loop's); stopping, history and divergence
-    are the engine's."""
-    optimizer = _make_optimizer(p, True)
+    are the engine's.  None for full batches (the loop's own passes)."""
+    if p.batch_size is None or p.batch_size >= obj.n or not p.spec.first_order:
+        return None
+    optimizer = driver.make_optimizer(p, True)
 
     def run(P, state, avg, n_avg, epoch, rng):
         P, state, P_mean = minibatch_epoch(obj, P, epoch, batch_size=p.batch_size,
                                            optimizer=optimizer, schedule=schedule, rng=rng,
-                                           state=state, moments=moments,
-                                           standardize=p.standardize)
+                                           state=state)
         if avg is not None:
             n_avg += 1
             avg = P_mean.copy() if n_avg == 1 else avg + (P_mean - avg) / n_avg
@@ -302,7 +285,7 @@ def _exact_result(p: FitParams, data: DaskBackend, refine: bool, method: str) ->
 
     Uses exact.py's statistics and its factor / refinement helpers, so the arithmetic is
     that of the in-memory blocked path."""
-    pen = make_penalty(p.penalty, p.alpha, p.l1_ratio)
+    pen = p.penalty_record
     (stats,) = data.map_reduce(_stats_pass, _merge_stats)
     G, B, mu, ybar = _exact._normal_equations(stats, p.fit_intercept)
     lam = pen.l2 * stats.weight / 2
@@ -347,7 +330,8 @@ def _exact_result(p: FitParams, data: DaskBackend, refine: bool, method: str) ->
     info = {"method": name, "rank": factor.rank, "cond": factor.cond,
             "refinement_steps": steps, "correction": float(rel)}
     return FitResult(w, icpt, 1, True, "closed-form least-squares solution", f, hist,
-                     solver="exact", info=info)
+                     solver="exact", info=info, certificate={"method": "closed-form",
+                                                             "digits": None})
 
 
 def _uncentred_yy(stats):

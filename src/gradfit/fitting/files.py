@@ -30,26 +30,13 @@ from pathlib import Path
 import numpy as np
 
 from gradfit.data.files import FileBackend
-from gradfit.fitting.api import (
-    FitParams,
-    _finish,
-    _initial_point,
-    check_params,
-    kernel_for,
-    make_result,
-    make_rng,
-    resolve_rate,
-    run_solver,
-)
+from gradfit.fitting import driver
 from gradfit.fitting.checkpoint import Checkpointer, check_compatible, load_checkpoint
-from gradfit.model.objective import Objective
-from gradfit.model.penalties import make_penalty
+from gradfit.fitting.params import FitParams, check_params
 from gradfit.model.result import FitResult, History
-from gradfit.solvers.schedules import make_schedule
+from gradfit.model.scaling import Scaling
 
 __all__ = ["fit_files", "fit_backend", "cache_for_fit"]
-
-_CHECKPOINTED = ("gd", "momentum", "nesterov", "adam")
 
 AUTO_CACHE_MIN_PASSES = 3
 """``cache="auto"`` caches when the fit will make more passes than this over the data."""
@@ -152,7 +139,7 @@ def _jsonable(value):
 def fit_backend(data, *, single_output=None, callback=None, coef_init=None,
                 intercept_init=None, checkpoint=None, resume=False, checkpoint_every=1,
                 cache=None, **params) -> FitResult:
-    """Fit on any backend (``gradfit.data.memory``); see :func:`fit_files` for the arguments.
+    """Fit on any backend (``gradfit.data``); see :func:`fit_files` for the arguments.
 
     ``single_output`` (default: ``data.k == 1``) makes coefficients (d,) and the intercept a
     float.  ``cache`` (a folder or ``"auto"``) applies to a backend that can cache
@@ -166,48 +153,56 @@ def fit_backend(data, *, single_output=None, callback=None, coef_init=None,
         if cache is not None:
             data.use_cache(cache)
     single = data.k == 1 if single_output is None else bool(single_output)
-    pen = make_penalty(p.penalty, p.alpha, p.l1_ratio)
     if p.solver == "exact":
         if checkpoint is not None:
             raise ValueError("solver='exact' makes one pass: it has no epochs to checkpoint")
-        return _finish(_exact_stream(p, pen, data), single)
-    if checkpoint is not None and p.solver not in _CHECKPOINTED:
-        raise ValueError(f"checkpoints cover the first-order solvers {_CHECKPOINTED}; "
-                         f"solver={p.solver!r} keeps its state inside scipy / its recurrence")
+        return driver.squeeze_single(_exact_stream(p, p.penalty_record, data), single)
+    if checkpoint is not None and not p.spec.checkpointable:
+        raise ValueError(f"checkpoints cover the first-order solvers "
+                         f"{_checkpointable()}; solver={p.solver!r} keeps its state inside "
+                         "scipy / its recurrence")
+    kernel = driver.kernel_for(data.n * data.d, np.float64, p.loss)
+    hooks = driver.Hooks(callback=callback, info=_data_info(data),
+                         y_mean=getattr(data, "target_mean", None), objective={"kernel": kernel})
+    if checkpoint is not None:
+        _checkpoint_hooks(hooks, p, data, checkpoint, resume, checkpoint_every)
+    return driver.fit_backend(data, p, hooks, coef_init=coef_init,
+                              intercept_init=intercept_init, single_output=single)
 
+
+def _checkpointable() -> tuple:
+    from gradfit.solvers import registry
+
+    return registry.names(lambda s: s.checkpointable)
+
+
+def _checkpoint_hooks(hooks, p: FitParams, data, checkpoint, resume, every) -> None:
+    """Save the loop's state after every ``every`` epochs; with ``resume`` continue from the
+    checkpoint (same data, same parameters, same coordinates and rate)."""
     meta = {"solver": p.solver, "fit_params": {k: _jsonable(v) for k, v in asdict(p).items()},
             "data": data.fingerprint() if hasattr(data, "fingerprint") else None}
     saved = None
-    if checkpoint is not None and resume and Path(checkpoint).exists():
+    if resume and Path(checkpoint).exists():
         saved, saved_meta, extra = load_checkpoint(checkpoint)
         check_compatible(checkpoint, {k: saved_meta.get(k) for k in meta}, meta)
+        minibatch = p.batch_size is not None and p.batch_size < data.n
+        lr0 = float(extra["lr0"])
+        hooks.objective.update(scaling=Scaling.from_arrays(extra, str(extra.get("kind", "")) or
+                                                           None),
+                               lipschitz=float(extra["lipschitz"]) if extra["lipschitz"] > 0
+                               else None)
+        hooks.rate = lr0, driver.schedule_for(p, lr0, minibatch)
+        hooks.resume = lambda opt: saved.bind(opt)
 
-    moments = (extra["mu"], extra["sigma"]) if saved is not None else None
-    obj = Objective(data, loss=p.loss, epsilon=p.epsilon, penalty=pen,
-                    fit_intercept=p.fit_intercept, standardize=p.standardize, moments=moments,
-                    kernel=kernel_for(data.n * data.d))
-    ymean = _target_mean(data)
-    P0 = _initial_point(obj, ymean[None, :], None, coef_init, intercept_init, p.standardize)
-    minibatch = p.batch_size is not None and p.batch_size < obj.n
-    rate, hook, resume_state, info_extra = None, None, None, {}
-    if p.solver not in ("lbfgs", "cg"):
-        if saved is not None:
-            lr0 = float(extra["lr0"])
-            obj._lipschitz = float(extra["lipschitz"]) if extra["lipschitz"] > 0 else None
-            rate = lr0, make_schedule(p.schedule, lr0, max_iter=p.max_iter, minibatch=minibatch)
-            resume_state = lambda opt: saved.bind(opt).to_engine()  # noqa: E731
-        else:
-            rate = resolve_rate(p, obj)
-        if checkpoint is not None:
-            arrays = {"mu": obj.mu, "sigma": obj.sigma, "lr0": np.array(rate[0]),
-                      "lipschitz": np.array(obj._lipschitz or 0.0)}
-            hook = Checkpointer(checkpoint, meta, arrays, every=checkpoint_every)
-            info_extra = {"checkpoint": str(checkpoint),
-                          "resumed_from_epoch": None if saved is None else saved.epoch}
-    out, lr0 = run_solver(obj, P0, p, rng=make_rng(p), callback=callback, rate=rate,
-                          on_epoch_end=hook, resume_state=resume_state)
-    res = make_result(obj, out, p, lr0, info=dict(_data_info(data), **info_extra))
-    return _finish(res, single)
+    def on_epoch_end(obj, rate):
+        arrays = dict(obj.scaling.to_arrays(), lr0=np.array(rate[0]),
+                      kind=np.array(obj.scaling.kind),
+                      lipschitz=np.array(obj.lipschitz_value or 0.0))
+        return Checkpointer(checkpoint, meta, arrays, every=every)
+
+    hooks.on_epoch_end = on_epoch_end
+    hooks.info.update(checkpoint=str(checkpoint),
+                      resumed_from_epoch=None if saved is None else saved.epoch)
 
 
 def _data_info(data) -> dict:
@@ -218,20 +213,6 @@ def _data_info(data) -> dict:
     if hasattr(data, "fingerprint"):
         info["data_fingerprint"] = data.fingerprint()["id"]
     return info
-
-
-def _target_mean(data) -> np.ndarray:
-    """Weighted mean of each target: from the backend's first pass when it has it."""
-    mean = getattr(data, "target_mean", None)
-    if mean is not None:
-        return np.asarray(mean, dtype=float)
-    (total,) = data.map_reduce(lambda X, Y, s: (_weighted_sum(Y, s),))
-    return total / data.S
-
-
-def _weighted_sum(A, s):
-    """Column sums of ``A`` weighted by ``s`` (None: unit), as ``np.average`` computes them."""
-    return A.sum(axis=0) if s is None else (A * s[:, None]).sum(axis=0)
 
 
 def _exact_stream(p: FitParams, pen, data) -> FitResult:
@@ -248,7 +229,8 @@ def _exact_stream(p: FitParams, pen, data) -> FitResult:
     hist.append(0, f, 0.0, np.nan, 0.0, coef, icpt)
     info = dict(info, **_data_info(data))
     return FitResult(coef, icpt, 1, True, "closed-form least-squares solution from one pass of "
-                     "sufficient statistics", f, hist, solver="exact", info=info)
+                     "sufficient statistics", f, hist, solver="exact", info=info,
+                     certificate={"method": "closed-form", "digits": None})
 
 
 def _objective_from_stats(stats, coef, fit_intercept: bool) -> float:

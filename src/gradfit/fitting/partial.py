@@ -36,24 +36,20 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 
 import numpy as np
-from sklearn.utils import check_random_state
 
 from gradfit.data.memory import InMemory
 from gradfit.exceptions import DivergenceError, InputError
-from gradfit.fitting.api import (
-    FitParams,
-    _initial_point,
-    _make_optimizer,
-    prepare_data,
-    resolve_rate,
-)
+from gradfit.fitting import driver
+from gradfit.fitting.api import prepare_data
+from gradfit.fitting.params import FitParams, make_rng
 from gradfit.model.objective import Objective
-from gradfit.model.penalties import make_penalty
-from gradfit.solvers.schedules import make_schedule
+from gradfit.model.scaling import Scaling
+from gradfit.solvers import registry
+from gradfit.solvers.step import proximal_step, running_mean
 
 __all__ = ["PartialState", "partial_fit_step"]
 
-INCREMENTAL = ("gd", "momentum", "nesterov", "adam")
+INCREMENTAL = registry.names(lambda s: s.incremental)
 
 
 @dataclass
@@ -63,8 +59,8 @@ class PartialState:
     Attributes
     ----------
     params : FitParams
-    mu, sigma : ndarray (d,)
-        Standardization of the first chunk (frozen).
+    scaling : Scaling
+        The coordinates built from the first chunk (frozen).
     P : ndarray (p, k)
         Parameters in the solver's coordinates.
     opt_state : NamedTuple or tuple
@@ -85,8 +81,7 @@ class PartialState:
     """
 
     params: FitParams
-    mu: np.ndarray
-    sigma: np.ndarray
+    scaling: Scaling
     P: np.ndarray
     opt_state: object
     avg: np.ndarray | None
@@ -102,7 +97,15 @@ class PartialState:
 
     @property
     def n_features(self) -> int:
-        return self.mu.shape[0]
+        return self.scaling.mu.shape[0]
+
+    @property
+    def mu(self) -> np.ndarray:
+        return self.scaling.mu
+
+    @property
+    def sigma(self) -> np.ndarray | None:
+        return self.scaling.sigma
 
     @property
     def n_targets(self) -> int:
@@ -127,22 +130,23 @@ def _params(params) -> FitParams:
     return p
 
 
-def _objective(p: FitParams, X, y2, sw, moments=None) -> Objective:
-    return Objective(InMemory(X, y2, sw), loss=p.loss, epsilon=p.epsilon,
-                     penalty=make_penalty(p.penalty, p.alpha, p.l1_ratio),
-                     fit_intercept=p.fit_intercept, standardize=p.standardize, moments=moments)
+def _objective(p: FitParams, X, y2, sw, scaling=None):
+    data = InMemory(X, y2, sw)
+    if scaling is not None:
+        return driver.build_objective(p, data, scaling=scaling, gram=False)
+    return driver.build_objective(p, data)
 
 
-def _start(p: FitParams, X, y2, sw, single: bool, coef_init,
-           intercept_init) -> tuple[PartialState, Objective]:
+def _start(p: FitParams, X, y2, sw, single: bool, coef_init, intercept_init):
     obj = _objective(p, X, y2, sw)
-    rng = np.random.default_rng(check_random_state(p.random_state).randint(2**31 - 1))
-    P0 = _initial_point(obj, y2, sw, coef_init, intercept_init, p.standardize)
+    rng = make_rng(p)
+    P0 = driver.initial_point(obj, driver.target_mean(obj.data, obj.gram_stats), coef_init,
+                              intercept_init)
     minibatch = p.batch_size is not None and p.batch_size < obj.n
-    lr0, _ = resolve_rate(p, obj)
-    opt = _make_optimizer(p, minibatch)
+    lr0, _ = driver.resolve_rate(p, obj)
+    opt = driver.make_optimizer(p, minibatch)
     average = minibatch if p.average is None else bool(p.average)
-    state = PartialState(p, obj.mu, obj.sigma, P0.copy(), opt.init(P0),
+    state = PartialState(p, obj.scaling, P0.copy(), opt.init(P0),
                          P0.copy() if average else None, 0, float(lr0), minibatch, rng,
                          single_output=single)
     return state, obj
@@ -188,11 +192,11 @@ def partial_fit_step(estimator_state: PartialState | None, X, y, sw=None, params
         if X.shape[1] != st.n_features or y2.shape[1] != st.n_targets:
             raise InputError(f"this chunk has {X.shape[1]} features and {y2.shape[1]} "
                              f"target(s); the first had {st.n_features} and {st.n_targets}")
-        obj = _objective(st.params, X, y2, sw, moments=(st.mu, st.sigma))
+        obj = _objective(st.params, X, y2, sw, scaling=st.scaling)
     _epoch(st, obj, X, y2, sw)
     st.n_calls += 1
     st.n_seen += X.shape[0]
-    current = st.avg if st.avg is not None else _make_optimizer(
+    current = st.avg if st.avg is not None else driver.make_optimizer(
         st.params, st.minibatch).position(st.P, st.opt_state)
     coef, icpt = obj.to_original(current)
     if st.single_output:
@@ -204,8 +208,8 @@ def partial_fit_step(estimator_state: PartialState | None, X, y, sw=None, params
 def _epoch(st: PartialState, obj: Objective, X, y2, sw) -> None:
     """Epoch ``st.n_calls + 1`` of the training loop on this chunk (as ``engine.train``)."""
     p = st.params
-    opt = _make_optimizer(p, st.minibatch)
-    schedule = make_schedule(p.schedule, st.lr0, max_iter=p.max_iter, minibatch=st.minibatch)
+    opt = driver.make_optimizer(p, st.minibatch)
+    schedule = driver.schedule_for(p, st.lr0, st.minibatch)
     epoch = st.n_calls + 1
     P, state, avg, n_avg = st.P, st.opt_state, st.avg, st.n_avg
     m = X.shape[0]
@@ -227,12 +231,9 @@ def _epoch(st: PartialState, obj: Objective, X, y2, sw) -> None:
     with np.errstate(all="ignore"):
         for t, gradient in steps():
             lr = schedule(t)
-            d, state = opt.update(gradient(P), state)
-            x = obj.prox(P - lr * d, lr / opt.metric(state))
-            P, state = opt.after_step(x, P, state)
+            P, state = proximal_step(obj, opt, P, state, gradient(P), lr)
             if avg is not None:
-                n_avg += 1
-                avg = avg + (opt.position(P, state) - avg) / n_avg
+                n_avg = running_mean(avg, n_avg, opt.position(P, state))
     if not np.all(np.isfinite(P)):
         raise DivergenceError(
             f"partial_fit diverged at call {epoch} with learning_rate={lr:.6g}: the parameters "

@@ -17,7 +17,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-__all__ = ["Loss", "LOSSES", "get_loss"]
+__all__ = ["Loss", "LOSSES", "get_loss", "register_loss"]
 
 
 class Loss(NamedTuple):
@@ -25,6 +25,7 @@ class Loss(NamedTuple):
     value: callable  # (r, epsilon) -> elementwise loss
     dpred: callable  # (r, epsilon) -> elementwise d loss / d prediction
     curvature: float  # upper bound of d2 loss / dp2 (for the Lipschitz constant)
+    d2pred: callable = None  # (r, epsilon) -> d2 loss / dp2 elementwise (None: unknown)
 
 
 def _squared_value(r, epsilon=None):
@@ -44,9 +45,17 @@ def _huber_dpred(r, epsilon):
     return -2.0 * np.clip(r, -epsilon, epsilon)
 
 
+def _squared_d2pred(r, epsilon=None):
+    return np.full(np.shape(r), 2.0)
+
+
+def _huber_d2pred(r, epsilon):
+    return np.where(np.abs(r) <= epsilon, 2.0, 0.0)
+
+
 LOSSES = {
-    "squared": Loss("squared", _squared_value, _squared_dpred, 2.0),
-    "huber": Loss("huber", _huber_value, _huber_dpred, 2.0),
+    "squared": Loss("squared", _squared_value, _squared_dpred, 2.0, _squared_d2pred),
+    "huber": Loss("huber", _huber_value, _huber_dpred, 2.0, _huber_d2pred),
 }
 
 
@@ -56,3 +65,18 @@ def get_loss(name: str) -> Loss:
         return LOSSES[name]
     except (KeyError, TypeError):
         raise ValueError(f"loss={name!r} is not known; use one of {sorted(LOSSES)}") from None
+
+
+def register_loss(loss: Loss) -> Loss:
+    """Add a loss to the registry (by ``loss.name``): every solver, the estimator and the CLI
+    then accept it.  ``value`` and ``dpred`` take ``(r, epsilon)`` arrays (r = y - prediction)
+    and work elementwise; ``curvature`` bounds the second derivative with respect to the
+    prediction (the automatic rate is 1 / (curvature x the data's largest eigenvalue));
+    ``d2pred``, when given, lets the optimality certificate measure the distance to the
+    optimum.  The numpy pass kernel serves any registered loss; the compiled one its own."""
+    if not isinstance(loss, Loss):
+        raise TypeError("register_loss takes a gradfit.model.losses.Loss")
+    if not (np.isfinite(loss.curvature) and loss.curvature > 0):
+        raise ValueError(f"loss {loss.name!r}: curvature must be a positive number")
+    LOSSES[loss.name] = loss
+    return loss

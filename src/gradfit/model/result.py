@@ -164,6 +164,11 @@ class FitResult:
         coordinates (the safe fixed rate is below 2 / lipschitz).
     info : dict
         Solver-specific extras (line-search counts, restarts, standardization used ...).
+    certificate : dict
+        How close the fit is to the optimum (``gradfit.solvers.certificate``): the relative
+        gradient norm, and where the curvature is known the estimated error of every
+        coefficient and ``digits``, the significant digits it supports (None when it
+        cannot say).
     """
 
     coef: np.ndarray
@@ -177,3 +182,4 @@ class FitResult:
     learning_rate: float | None = None
     lipschitz: float | None = None
     info: dict = field(default_factory=dict)
+    certificate: dict = field(default_factory=dict)

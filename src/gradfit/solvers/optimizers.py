@@ -23,7 +23,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-__all__ = ["Optimizer", "gd", "momentum", "nesterov", "adam", "OPTIMIZERS"]
+__all__ = ["Optimizer", "gd", "momentum", "nesterov", "adam", "rmsprop", "adagrad",
+           "OPTIMIZERS"]
 
 
 class Optimizer(NamedTuple):
@@ -115,4 +116,39 @@ def adam(b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8) -> Optimizer:
                      metric=metric)
 
 
-OPTIMIZERS = {"gd": gd, "momentum": momentum, "nesterov": nesterov, "adam": adam}
+class RMSPropState(NamedTuple):
+    v: np.ndarray
+
+
+def rmsprop(rho: float = 0.9, eps: float = 1e-8) -> Optimizer:
+    """RMSProp (Tieleman & Hinton 2012):
+        v <- rho v + (1-rho) g^2;   d = g / (sqrt(v) + eps).
+    """
+
+    def update(g, state):
+        v = rho * state.v + (1.0 - rho) * g * g
+        return g / (np.sqrt(v) + eps), RMSPropState(v)
+
+    return Optimizer("rmsprop", lambda P: RMSPropState(np.zeros_like(P)), update,
+                     metric=lambda state: np.sqrt(state.v) + eps)
+
+
+class AdaGradState(NamedTuple):
+    G: np.ndarray
+
+
+def adagrad(eps: float = 1e-8) -> Optimizer:
+    """AdaGrad (Duchi, Hazan & Singer 2011):
+        G <- G + g^2;   d = g / (sqrt(G) + eps).
+    """
+
+    def update(g, state):
+        G = state.G + g * g
+        return g / (np.sqrt(G) + eps), AdaGradState(G)
+
+    return Optimizer("adagrad", lambda P: AdaGradState(np.zeros_like(P)), update,
+                     metric=lambda state: np.sqrt(state.G) + eps)
+
+
+OPTIMIZERS = {"gd": gd, "momentum": momentum, "nesterov": nesterov, "adam": adam,
+              "rmsprop": rmsprop, "adagrad": adagrad}

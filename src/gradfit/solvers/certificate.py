@@ -1,0 +1,354 @@
+"""How close a fit is to the optimum: the optimality certificate of every iterative fit.
+
+A small gradient does not by itself say how many digits of the coefficients are right: on
+collinear data a gradient of 1e-10 can sit 1% from the optimum.  Where the curvature is known
+the distance follows.  For a twice-differentiable F with Hessian H near the optimum, the
+Newton step
+
+    delta = H^-1 grad F(P),        P - P* ~= delta,
+
+estimates the error of every coefficient (exactly, for the squared loss: F is quadratic), and
+the objective gap F(P) - F* ~= delta' H delta / 2.  H comes from the Gram statistics of the
+data (the squared loss: H is constant) or from one pass weighting each row by the loss's second
+derivative (Huber), for d up to :data:`CERTIFY_MAX_D`.  With an L1 penalty the Newton step is
+taken on the support (the nonzero coefficients, where F is smooth); a zero coefficient is
+right when its gradient is within the penalty's threshold, and off by about the excess over
+its curvature otherwise.
+
+The certificate reports, at the returned parameters:
+
+grad_norm, grad_norm_rel   the gradient mapping's norm, and relative to its start
+coef_error, intercept_error  |delta| per coefficient in the caller's units
+coef_rel_error             max_j sigma_j |delta_j| / max_j sigma_j |w_j| (standardized units)
+digits                     the significant digits it supports for every coefficient and the
+                           intercept (the smallest of floor(-log10 |delta_j / w_j|), 0..15)
+objective_gap_rel          (F - F*) / |F|
+method                     "hessian" (squared loss), "curvature-pass" (another loss) or
+                           "gradient" (no curvature known: only the gradient's norm)
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from gradfit.model import kernels
+from gradfit.model.losses import get_loss
+
+__all__ = ["CERTIFY_MAX_D", "Certifier", "MAX_DIGITS"]
+
+CERTIFY_MAX_D = 256
+"""Largest number of features for which the certificate builds the (d x d) curvature."""
+MAX_DIGITS = 15
+
+
+class Certifier:
+    """Newton-step estimates of the distance to the optimum for one objective.
+
+    Parameters
+    ----------
+    obj : Objective
+    hessian : ndarray (p, p) or None
+        The smooth part's Hessian in solver coordinates; None to build it: from the Gram
+        statistics for the squared loss, else (``curvature_pass=True``) by one pass at the
+        point certified.
+    """
+
+    def __init__(self, obj, hessian=None, curvature_pass=True):
+        self.obj = obj
+        pen = obj.prox_penalty
+        self.l1 = 0.0 if pen.is_zero else pen.l1
+        self.l2 = 0.0 if pen.is_zero else pen.l2
+        self.c = None if obj.c is None else obj.c[:, 0]
+        H = hessian
+        if H is None and obj.loss == "squared":
+            H = obj.solver_hessian()
+        self.H = None if H is None else self._with_penalty(H)
+        self.constant = self.H is not None
+        self.curvature_pass = (curvature_pass and not self.constant and obj.k == 1
+                               and obj.d <= CERTIFY_MAX_D
+                               and get_loss(obj.loss).d2pred is not None)
+        self._inv = None
+
+    def _with_penalty(self, H):
+        """H plus the proximal part's L2 curvature on the coefficient rows."""
+        if not self.l2:
+            return H
+        H = H.copy()
+        d = self.obj.d
+        H[np.arange(d), np.arange(d)] += self.l2 * self.c**2
+        return H
+
+    @property
+    def available(self) -> bool:
+        """Whether the distance (not only the gradient's norm) can be estimated."""
+        return self.constant or self.curvature_pass
+
+    # ---------------------------------------------------------------- the Newton step
+    def _hessian(self, P):
+        if self.constant:
+            return self.H
+        return self._with_penalty(curvature_hessian(self.obj, P))
+
+    def _inverse(self, H, rows=None):
+        """H^-1 (on ``rows``), or None when H is too ill-conditioned for the Newton step to
+        mean anything in double precision (it is then no certificate)."""
+        if rows is None and H is self.H:
+            if self._inv is None:
+                self._inv = (_inverse(H),)
+            return self._inv[0]
+        return _inverse(H if rows is None else H[np.ix_(rows, rows)])
+
+    def newton_step(self, P, g, H=None):
+        """(delta (p, k) in solver coordinates with P - delta ~= P*, and the inverse of the
+        Hessian used, per output), or None when the curvature cannot certify."""
+        H = self._hessian(P) if H is None else H
+        if H is None:
+            return None
+        gt = g + self.obj.smooth_penalty_grad(P)
+        delta = np.zeros_like(P)
+        for j in range(P.shape[1]):
+            step = self._one_output(H, P[:, j], gt[:, j])
+            if step is None:
+                return None
+            delta[:, j] = step
+        return delta
+
+    def _one_output(self, H, p, gt):
+        d = self.obj.d
+        if not self.l1:
+            Hinv = self._inverse(H)
+            return None if Hinv is None else Hinv @ gt
+        w = p[:d]
+        active = np.ones(len(p), dtype=bool)
+        active[:d] = w != 0
+        gs = gt.copy()
+        gs[:d] += np.where(w != 0, self.l1 * self.c * np.sign(w), 0.0)
+        delta = np.zeros(len(p))
+        if active.any():
+            Hinv = self._inverse(H, active)
+            if Hinv is None:
+                return None
+            delta[active] = Hinv @ gs[active]
+        excess = np.maximum(np.abs(gt[:d]) - self.l1 * self.c, 0.0)  # zero coefficients
+        off = ~active[:d]
+        delta[:d][off] = np.sign(gt[:d][off]) * excess[off] / np.maximum(np.diag(H)[:d][off],
+                                                                        1e-300)
+        return delta
+
+    # ---------------------------------------------------------------- measures
+    def relative_error(self, P, g) -> float | None:
+        """max over outputs of the normwise relative error of the coefficients and the
+        centred intercept, in standardized units; None without (reliable) curvature."""
+        delta = self.newton_step(P, g) if self.constant else None
+        if delta is None:
+            return None
+        return _normwise(self.obj, P, delta)
+
+    def certify(self, P, g, G0: float, step: float) -> dict:
+        """The certificate at P (``g`` the smooth part's gradient there); see the module
+        docstring.  The error of each coefficient is the Newton step's plus the rounding
+        floor: the step that the gradient's own rounding error (residuals and sums in double
+        precision) would cause."""
+        obj = self.obj
+        Gn = float(np.sqrt((obj.grad_mapping(P, g, step) ** 2).sum()))
+        out = {"grad_norm": Gn, "grad_norm_rel": Gn / G0 if G0 > 0 else 0.0,
+               "method": "gradient", "digits": None, "coef_rel_error": None,
+               "objective_gap_rel": None}
+        if not self.available:
+            return out
+        H = self._hessian(P)
+        delta = self.newton_step(P, g, H)
+        if delta is None or not np.all(np.isfinite(delta)):
+            out.update(method="ill-conditioned", digits=0,
+                       note="the curvature is too ill-conditioned in double precision to "
+                            "bound the distance to the optimum")
+            return out
+        floor = self._floor(P, H)
+        coef, icpt = obj.to_original(P)
+        dw, db = _original_step(obj, np.abs(delta) + floor, absolute=True)
+        # a coefficient is measured against its own size, but not below 1e-8 of the model's
+        # scale (the largest standardized coefficient; the centred intercept): the relative
+        # error of a coefficient that is zero to working precision says nothing
+        spread = _spread(obj)
+        scale = (spread[:, None] * np.abs(coef)).max(axis=0) if obj.d else np.zeros(obj.k)
+        bt = np.abs(obj.split(P)[1])
+        tiny = RELATIVE_FLOOR * np.maximum(scale, bt if obj.fit_intercept else 0.0)
+        rel = _relative(dw, np.maximum(np.abs(coef), tiny / np.where(spread > 0, spread,
+                                                                        1.0)[:, None]))
+        parts = [rel.ravel()]
+        if obj.fit_intercept:
+            parts.append(_relative(db, np.maximum(np.abs(icpt), tiny)).ravel())
+        allrel = np.concatenate(parts)
+        with np.errstate(divide="ignore"):
+            per = np.clip(np.floor(-np.log10(np.maximum(allrel, 10.0 ** -MAX_DIGITS))), 0,
+                          MAX_DIGITS)
+        f = obj.value(P)
+        gap = 0.5 * float((delta * (H @ delta)).sum())
+        out.update(
+            method="hessian" if self.constant else "curvature-pass",
+            coef_error=np.abs(dw), intercept_error=np.abs(db) if obj.fit_intercept else None,
+            coef_rel_error=_normwise(obj, P, np.abs(delta) + floor),
+            digits=int(per.min()) if per.size else MAX_DIGITS,
+            coef_digits=per[: dw.size].reshape(dw.shape).astype(int),
+            objective_gap_rel=abs(gap) / max(abs(f), 1e-300))
+        return out
+
+    def _floor(self, P, H):
+        """The rounding floor in solver coordinates (p, k): the standard deviation of the
+        Newton step that the gradient's own rounding error would cause."""
+        Hinv = _inverse(H)
+        if Hinv is None:
+            return np.full_like(P, np.inf)
+        M = rounding_covariance(self.obj, P)  # (k, p, p)
+        return np.sqrt(np.maximum(np.einsum("ij,kjl,il->ik", Hinv, M, Hinv), 0.0))
+
+
+ROUNDING_SAMPLE = 20_000
+"""About this many rows estimate the rounding floor."""
+ROUNDING_FACTOR = 4.0
+"""Safety factor on the statistical size of the rounding errors (about 4 standard
+deviations)."""
+
+
+def rounding_covariance(obj, P):
+    """(k, p, p): the covariance of the rounding error of the computed gradient at P, in
+    solver coordinates.  Each residual r_i = y_i - (z_i w + b) is exact only to about
+    eps a_i, a_i = |r_i| + |y_i| + |z_i||w| + |b|, and those errors are independent, so the
+    gradient's error Z' S e / S has covariance
+
+        c^2 eps^2 A~' (sum_i s_i^2 a_i^2 z~_i z~_i') A~ / S^2,    z~_i = [z_i, 1],
+
+    with c = :data:`ROUNDING_FACTOR` (the sums' own rounding is of the same order and
+    absorbed in c).  The sum is estimated from every ``n / ROUNDING_SAMPLE``-th row (it is an
+    order of magnitude, not a digit), so the pass reads few rows of a large data set."""
+    coef, icpt = obj.to_original(P)
+    mu = obj.mu
+    bt = icpt + mu @ coef if obj.fit_intercept else np.zeros(obj.k)
+    ones = 1 if obj.fit_intercept else 0
+    stride = max(1, obj.n // ROUNDING_SAMPLE)
+
+    def block(X, Y, s):
+        if stride > 1:
+            X, Y, s = X[::stride], Y[::stride], None if s is None else s[::stride]
+        d, k = X.shape[1], Y.shape[1]
+        M = np.zeros((k, d + ones, d + ones))
+        for start in range(0, X.shape[0], kernels.BLOCK_ROWS):
+            Z = X[start:start + kernels.BLOCK_ROWS] - mu
+            Yb = Y[start:start + kernels.BLOCK_ROWS]
+            a = np.abs(Yb - Z @ coef - bt) + np.abs(Yb) + np.abs(Z) @ np.abs(coef) + np.abs(bt)
+            if s is not None:
+                a = a * s[start:start + kernels.BLOCK_ROWS, None]
+            Za = np.column_stack([Z, np.ones(len(Z))]) if ones else Z
+            for j in range(k):
+                Zw = Za * a[:, j:j + 1]
+                M[j] += Zw.T @ Zw
+        return (M,)
+
+    (M,) = obj.data.map_reduce(block)
+    d = obj.d
+    T = np.eye(obj.p)  # the map from (w, b~) gradients to solver coordinates: A' on w
+    T[:d, :d] = obj.scaling.grad(np.eye(d))
+    scale = stride * (ROUNDING_FACTOR * np.finfo(float).eps / obj.S) ** 2
+    return scale * np.einsum("ij,kjl,ml->kim", T, M, T)
+
+
+RELATIVE_FLOOR = 1e-8
+
+
+def _relative(err, size):
+    """err / size, 0 where both vanish, inf where only the size does."""
+    return np.where(size > 0, err / np.where(size > 0, size, 1.0),
+                    np.where(err > 0, np.inf, 0.0))
+
+
+def _spread(obj):
+    """The columns' spreads (sqrt of the Gram diagonal), ones without the statistics."""
+    G = obj.G
+    return np.sqrt(np.maximum(np.diag(G), 0.0)) if G is not None else np.ones(obj.d)
+
+
+def _inverse(H):
+    """The inverse of a symmetric positive (semi-)definite H, or None when its condition
+    number is beyond what double precision can invert meaningfully."""
+    if H.size == 0:
+        return H
+    evals, V = np.linalg.eigh(H)
+    top = float(evals.max())
+    if top <= 0 or evals.min() <= top * UNRELIABLE_RCOND:
+        return None
+    return (V / evals) @ V.T
+
+
+UNRELIABLE_RCOND = 1e4 * np.finfo(float).eps
+"""Below this reciprocal condition of the curvature the Newton step is no certificate: the
+Hessian itself is known only to about eps x its largest eigenvalue."""
+
+
+def _original_step(obj, delta, absolute=False):
+    """The Newton step in the caller's units: (dw (d, k), db (k,)).  With ``absolute``,
+    ``delta`` holds error bounds (>= 0) and the map uses |A| and |mu| (bounds stay bounds)."""
+    dwt, dbt = obj.split(delta)
+    if not absolute:
+        dw = obj.scaling.coef(dwt)
+        return dw, (dbt - obj.mu @ dw if obj.fit_intercept else np.zeros(obj.k))
+    A = obj.scaling.A
+    dw = dwt / obj.sigma[:, None] if A is None else np.abs(A) @ dwt
+    db = dbt + np.abs(obj.mu) @ dw if obj.fit_intercept else np.zeros(obj.k)
+    return dw, db
+
+
+def _normwise(obj, P, delta) -> float:
+    """max_j sigma_j |dw_j| / max_j sigma_j |w_j| over the coefficients, and the centred
+    intercept's error relative to the larger of |b~| and that scale (per output, worst)."""
+    dw, _ = _original_step(obj, np.abs(delta), absolute=True)
+    coef, _ = obj.to_original(P)
+    spread = _spread(obj)
+    num = (spread[:, None] * np.abs(dw)).max(axis=0) if obj.d else np.zeros(obj.k)
+    den = (spread[:, None] * np.abs(coef)).max(axis=0) if obj.d else np.zeros(obj.k)
+    rel = np.where(den > 0, num / np.where(den > 0, den, 1.0), np.where(num > 0, np.inf, 0.0))
+    if obj.fit_intercept:
+        bt, dbt = obj.split(P)[1], obj.split(delta)[1]
+        scale = np.maximum(np.abs(bt), den)
+        rel = np.maximum(rel, np.where(scale > 0, np.abs(dbt) / np.where(scale > 0, scale, 1.0),
+                                       np.where(dbt != 0, np.inf, 0.0)))
+    return float(rel.max())
+
+
+def curvature_hessian(obj, P):
+    """The smooth part's Hessian at P in solver coordinates, by one pass weighting each
+    row's outer product by the loss's second derivative at its residual (first output)."""
+    loss = get_loss(obj.loss)
+    coef, icpt = obj.to_original(P)
+    v = coef[:, :1]
+    b = float(icpt[0])
+    mu, eps = obj.mu, obj.epsilon
+
+    def block(X, Y, s):
+        d = X.shape[1]
+        M = np.zeros((d + 1, d + 1))
+        for start in range(0, X.shape[0], kernels.BLOCK_ROWS):
+            Z = X[start:start + kernels.BLOCK_ROWS] - mu
+            r = Y[start:start + kernels.BLOCK_ROWS, 0] - (Z @ v[:, 0] + (b + mu @ v[:, 0]))
+            h = loss.d2pred(r, eps)
+            if s is not None:
+                h = h * s[start:start + kernels.BLOCK_ROWS]
+            Zh = Z * h[:, None]
+            M[:d, :d] += Z.T @ Zh
+            M[:d, d] += Zh.sum(axis=0)
+            M[d, d] += h.sum()
+        M[d, :d] = M[:d, d]
+        return (M,)
+
+    (M,) = obj.data.map_reduce(block)
+    M = M / obj.S
+    d = obj.d
+    Hw = obj.scaling.in_solver(M[:d, :d])
+    if obj.folded_l2:
+        Hw = Hw + obj.folded_l2 * obj.scaling.in_solver(np.eye(d))
+    if not obj.fit_intercept:
+        return Hw
+    H = np.zeros((d + 1, d + 1))
+    H[:d, :d] = Hw
+    H[:d, d] = H[d, :d] = obj.scaling.grad(M[:d, d:])[:, 0]
+    H[d, d] = M[d, d]
+    return H
