@@ -156,15 +156,26 @@ def test_multi_output(kw):
     assert col.shape == (5, 1) and inter.shape == (1,)
 
 
-def test_dense_arithmetics_agree(monkeypatch):
+@pytest.mark.parametrize("method", ["dense", "blocked"])
+def test_arithmetics_agree(method):
+    """Exact, long-double and float64 refinement give the same answer on a well-conditioned
+    problem (to their precision), and "auto" takes the cheap one there."""
     X, y, rng = _problem(n=200, d=4)
     sw = rng.uniform(0, 3, len(y))
-    c1, b1, i1 = solve_exact(X, y, sw, alpha=0.3, method="dense")
-    monkeypatch.setattr(exact, "_EXACT_MAX_CELLS", 0)
-    c2, b2, i2 = solve_exact(X, y, sw, alpha=0.3, method="dense")
-    assert i1["arithmetic"] == "exact" and i2["arithmetic"] != "exact"
-    np.testing.assert_allclose(c1, c2, rtol=1e-13)
-    np.testing.assert_allclose(b1, b2, rtol=1e-13)
+    got = {a: solve_exact(X, y, sw, alpha=0.3, method=method, arithmetic=a)
+           for a in ("exact", "longdouble", "float64", "auto")}
+    assert {a: r[2]["arithmetic"] for a, r in got.items()} == {
+        "exact": "exact", "longdouble": "longdouble", "float64": "float64",
+        "auto": "longdouble"}
+    for a in ("longdouble", "float64"):
+        np.testing.assert_allclose(got[a][0], got["exact"][0], rtol=1e-13)
+        np.testing.assert_allclose(got[a][1], got["exact"][1], rtol=1e-13)
+
+
+def test_ill_conditioned_tiny_data_take_exact_arithmetic():
+    X, y, fit_intercept, beta, _, _ = nist_xy("Wampler4")
+    _, _, info = solve_exact(X, y, fit_intercept=fit_intercept)
+    assert info["arithmetic"] == "exact" and info["cond"] * np.finfo(float).eps > 1e-13
 
 
 # --------------------------------------------------------------------------- ridge
@@ -203,10 +214,11 @@ def tall():
     return X, y, rng.uniform(0.0, 3.0, n)
 
 
-def test_auto_picks_blocked_for_tall_data(tall):
+def test_auto_takes_the_gram_factor_when_the_condition_allows(tall):
     X, y, _ = tall
-    assert solve_exact(X, y)[2]["method"] == "blocked-cholesky"
-    assert solve_exact(X[:1000], y[:1000])[2]["method"] == "dense-qr"
+    assert solve_exact(X, y)[2]["method"] == "gram-cholesky"
+    assert solve_exact(X[:1000], y[:1000])[2]["method"] == "gram-cholesky"
+    assert solve_exact(X[:1000], y[:1000], method="dense")[2]["method"] == "tsqr"
 
 
 def _assert_paths_agree(X, y, rtol, **kw):
@@ -222,7 +234,7 @@ def test_blocked_equals_dense(tall):
     X, y, sw = tall
     Y = np.column_stack([y, -3 * y + X[:, 0]])
     info = _assert_paths_agree(X, Y, 1e-12, sample_weight=sw)
-    assert info["method"] == "blocked-cholesky" and info["refinement_steps"] >= 1
+    assert info["method"] == "gram-cholesky" and info["refinement_steps"] >= 1
     _assert_paths_agree(X, y, 1e-12, fit_intercept=False, alpha=1e-4)
 
 
@@ -230,7 +242,7 @@ def test_blocked_float32(tall):
     X, y, _ = tall
     X32, y32 = X.astype(np.float32), y.astype(np.float32)
     info = _assert_paths_agree(X32, y32, 1e-12)
-    assert info["method"] == "blocked-cholesky"
+    assert info["method"] == "gram-cholesky"
     # float32 data are solved in float64: far better than float32 arithmetic would be
     ref = np.linalg.lstsq(_with_ones(X32.astype(float), True), y32.astype(float), rcond=None)[0]
     coef, intercept, _ = solve_exact(X32, y32)
@@ -243,7 +255,7 @@ def test_blocked_ill_conditioned_falls_back_to_tsqr():
     X = np.column_stack([t**k for k in range(1, 9)])  # cond of the scaled matrix ~ 5e5
     y = np.sin(3 * t) + 0.01 * rng.normal(size=len(t))
     info = _assert_paths_agree(X, y, 1e-7)
-    assert info["method"] == "blocked-tsqr" and info["cond"] > 1e5
+    assert info["method"] == "tsqr" and info["cond"] > 1e5
 
 
 # --------------------------------------------------------------------------- statistics

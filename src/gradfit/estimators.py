@@ -174,8 +174,10 @@ class GDRegressor(RegressorMixin, BaseEstimator):
                   intercept_init=intercept_init, feature_names=names, **self._fit_params())
         self._from_result(res)
         self._inference_stats = None
+        self._training = None  # summary() computes its statistics from these on first use
         if np.ndim(y) == 1 and X.shape[0] * X.shape[1] <= STORE_STATS_LIMIT:
-            self._inference_stats = self._stats_for(X, y, sample_weight, leverage=True)
+            self._training = (np.array(X), np.array(y, dtype=float),
+                              None if sample_weight is None else np.array(sample_weight))
         return self
 
     @available_if(lambda self: _incremental(self.solver))
@@ -260,6 +262,8 @@ class GDRegressor(RegressorMixin, BaseEstimator):
                                     leverage=str(cov_type).upper() in ("HC2", "HC3"))
         elif getattr(self, "_inference_stats", None) is not None:
             stats = self._inference_stats
+        elif getattr(self, "_training", None) is not None:
+            stats = self._inference_stats = self._stats_for(*self._training, leverage=True)
         else:
             raise ValueError("the training set was too large to keep its statistics: pass it "
                              "again, model.summary(X, y, sample_weight)")

@@ -30,7 +30,6 @@ from contextlib import contextmanager
 from functools import partial
 
 import numpy as np
-from scipy.linalg import qr
 
 from gradfit.data.dask import ClusterError, DaskBackend, is_dask_collection
 from gradfit.data.memory import InMemory
@@ -38,7 +37,7 @@ from gradfit.exceptions import InputError
 from gradfit.fitting import driver
 from gradfit.fitting.params import FitParams, check_params
 from gradfit.model.objective import Objective
-from gradfit.model.result import FitResult, History
+from gradfit.model.result import FitResult
 from gradfit.model.scaling import Scaling
 from gradfit.solvers import exact as _exact
 from gradfit.solvers.step import proximal_step, running_mean
@@ -238,104 +237,15 @@ def _local_sgd_epochs(obj, p: FitParams, schedule):
 # --------------------------------------------------------------------------- exact
 
 
-def _stats_pass(X, y, s):
-    return (_exact.accumulate_stats(_exact.iter_blocks(X, y, s)),)
-
-
-def _merge_stats(a, b):
-    return (a[0].merge(b[0]),)
-
-
-def _tsqr_pass(X, y, s, mu, c, active):
-    """``R`` of ``S^(1/2) (X - mu)[:, active] / c`` over one block, sub-block by sub-block."""
-    p = len(c)
-    R = np.zeros((p, p))
-    for Xb, _, sb in _exact.iter_blocks(X, None, s):
-        A = (Xb[:, active] - mu[active]) / c
-        if sb is not None:
-            A *= np.sqrt(sb)[:, None]
-        R = qr(np.vstack([R, A]), mode="r", check_finite=False)[0][:p]
-    return (R,)
-
-
-def _merge_r(a, b):
-    p = a[0].shape[0]
-    return (qr(np.vstack([a[0], b[0]]), mode="r", check_finite=False)[0][:p],)
-
-
-def _residual_pass(X, y, s, mu, w, c, centre):
-    """(X_c' S r, sum S r, sum S r^2) with r = y - X_c w - c (float64, sub-blocks)."""
-    gw, gc, rss = np.zeros_like(w), np.zeros(y.shape[1]), np.zeros(y.shape[1])
-    offset = c if centre else c - mu @ w
-    for Xb, yb, sb in _exact.iter_blocks(X, y, s):
-        Xc = Xb - mu if centre else Xb
-        r = yb - Xc @ w
-        r -= offset
-        sr = r if sb is None else r * sb[:, None]
-        rss += (sr * r).sum(axis=0)
-        gw += Xc.T @ sr
-        gc += sr.sum(axis=0)
-    if not centre:
-        gw -= np.outer(mu, gc)
-    return gw, gc, rss
-
-
 def _exact_result(p: FitParams, data: DaskBackend, refine: bool, method: str) -> FitResult:
-    """Closed form from mergeable statistics (+ TSQR fallback, + refinement passes).
-
-    Uses exact.py's statistics and its factor / refinement helpers, so the arithmetic is
-    that of the in-memory blocked path."""
-    pen = p.penalty_record
-    (stats,) = data.map_reduce(_stats_pass, _merge_stats)
-    G, B, mu, ybar = _exact._normal_equations(stats, p.fit_intercept)
-    lam = pen.l2 * stats.weight / 2
-    scale, active = _exact._column_scale(np.diag(G).copy())
-    factor, rcond = (None, 0.0) if method == "tsqr" else _exact._cholesky_factor(G, lam, scale,
-                                                                                   active)
-    name = "dask-gram-cholesky"
-    if method == "tsqr" or (method == "auto" and (factor is None or rcond < _exact._GRAM_RCOND)):
-        c = scale[active]
-        (R,) = data.map_reduce(partial(_tsqr_pass, mu=mu, c=c, active=active), _merge_r)
-        R = qr(np.vstack([R, np.diag(np.sqrt(lam) / c)]), mode="r",
-               check_finite=False)[0][: len(c)]
-        factor, name = _exact._factor_from_r(R, scale, active), "dask-tsqr"
-    elif factor is None:
-        factor = _exact._gram_factor(G, lam)
-        name = "dask-gram-pinv"
-    w = factor.solve(B)
-    c0 = ybar.copy()
-    steps, rel = 0, np.nan
-    if refine:
-        spread = np.sqrt(np.diag(stats.gram) / stats.weight)
-        centre = bool(np.any(np.abs(mu) > spread))
-        last = {}
-
-        def gradient(w, c):
-            gw, gc, rss = data.map_reduce(partial(_residual_pass, mu=mu, w=w, c=c,
-                                                  centre=centre))
-            last["rss"] = rss
-            return gw - lam * w, gc
-
-        w, c0, steps, rel = _exact._refine(gradient, factor, w, c0, stats.weight, np.asarray,
-                                           fit_intercept=p.fit_intercept, max_steps=3,
-                                           tol=1e-12)
-        rss = last["rss"]  # at the last-but-one iterate: the correction is ~1e-12 relative
-    else:  # residual sum of squares from the statistics
-        rss = np.diag(stats.yty - 2.0 * w.T @ B + w.T @ G @ w) if p.fit_intercept else \
-            np.diag(_uncentred_yy(stats) - 2.0 * w.T @ B + w.T @ G @ w)
-    icpt = c0 - mu @ w if p.fit_intercept else np.zeros(w.shape[1])
-    f = float(np.sum(rss)) / stats.weight + pen.value(w)
-    hist = History(4)
-    hist.append(0, f, 0.0, np.nan, 0.0, w, icpt)
-    info = {"method": name, "rank": factor.rank, "cond": factor.cond,
-            "refinement_steps": steps, "correction": float(rel)}
-    return FitResult(w, icpt, 1, True, "closed-form least-squares solution", f, hist,
-                     solver="exact", info=info, certificate={"method": "closed-form",
-                                                             "digits": None})
-
-
-def _uncentred_yy(stats):
-    return stats.yty + stats.weight * np.outer(stats.mean_y, stats.mean_y)
+    """The closed form of ``gradfit.solvers.exact.solve_backend`` on the cluster's blocks:
+    statistics, TSQR where needed, refinement passes -- the in-memory algorithm."""
+    w, b, info = _exact.solve_backend(data, fit_intercept=p.fit_intercept,
+                                      alpha=p.penalty_record.l2,
+                                      factor={"auto": "auto", "gram": "gram",
+                                              "tsqr": "tsqr"}[method], refine=refine)
+    info["method"] = "dask-" + info["method"]
+    return _exact.closed_form_result(p, w, b, info, data.S)
 
 
 # --------------------------------------------------------------------------- helpers

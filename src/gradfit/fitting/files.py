@@ -8,10 +8,9 @@ objective, the same solvers and the same result type as :func:`gradfit.fit`:
   gradient; ``learning_rate="auto"`` by power iteration (a few passes);
 - the same on mini-batches (``batch_size``): shuffled through a bounded buffer;
 - "lbfgs" and "cg": one pass per function / product evaluation;
-- "exact": ONE pass accumulating mergeable, centred sufficient statistics
-  (:class:`gradfit.solvers.exact.GramStats`, merged with Chan-Golub-LeVeque updates), then a
-  Cholesky solve of the column-scaled normal equations
-  (:func:`gradfit.solvers.exact.solve_from_gram`).
+- "exact": the closed form of ``gradfit.solvers.exact.solve_backend``: one pass of
+  mergeable sufficient statistics, a second (TSQR) only where the Gram matrix is too
+  ill-conditioned, and refinement passes, as in memory.
 
 ``fit_backend(data, ...)`` does the same for any backend (the maths sees the data only
 through ``map_reduce`` and ``minibatches``).  ``cache=folder`` (or ``"auto"``) keeps the
@@ -33,7 +32,7 @@ from gradfit.data.files import FileBackend
 from gradfit.fitting import driver
 from gradfit.fitting.checkpoint import Checkpointer, check_compatible, load_checkpoint
 from gradfit.fitting.params import FitParams, check_params
-from gradfit.model.result import FitResult, History
+from gradfit.model.result import FitResult
 from gradfit.model.scaling import Scaling
 
 __all__ = ["fit_files", "fit_backend", "cache_for_fit"]
@@ -156,7 +155,7 @@ def fit_backend(data, *, single_output=None, callback=None, coef_init=None,
     if p.solver == "exact":
         if checkpoint is not None:
             raise ValueError("solver='exact' makes one pass: it has no epochs to checkpoint")
-        return driver.squeeze_single(_exact_stream(p, p.penalty_record, data), single)
+        return driver.squeeze_single(_exact_stream(p, data), single)
     if checkpoint is not None and not p.spec.checkpointable:
         raise ValueError(f"checkpoints cover the first-order solvers "
                          f"{_checkpointable()}; solver={p.solver!r} keeps its state inside "
@@ -215,32 +214,15 @@ def _data_info(data) -> dict:
     return info
 
 
-def _exact_stream(p: FitParams, pen, data) -> FitResult:
-    """The closed form in one pass: merged block statistics, then ``solve_from_gram``."""
-    from gradfit.solvers.exact import block_stats, solve_from_gram
+def _exact_stream(p: FitParams, data) -> FitResult:
+    """The closed form (``gradfit.solvers.exact.solve_backend``): one pass of statistics,
+    TSQR where the Gram matrix is too ill-conditioned, refinement passes in the arithmetic
+    the condition asks for -- the same algorithm as in memory and on Dask."""
+    from gradfit.solvers.exact import closed_form_result, solve_backend
 
-    (stats,) = data.map_reduce(lambda X, Y, s: (block_stats(X, Y, s),),
-                               combine=lambda a, b: (a[0].merge(b[0]),))
-    coef, icpt, info = solve_from_gram(stats, alpha=pen.l2, fit_intercept=p.fit_intercept)
-    coef = np.asarray(coef, float).reshape(data.d, data.k)
-    icpt = np.asarray(icpt, float).reshape(data.k)
-    f = _objective_from_stats(stats, coef, p.fit_intercept) + pen.value(coef)
-    hist = History(4)
-    hist.append(0, f, 0.0, np.nan, 0.0, coef, icpt)
-    info = dict(info, **_data_info(data))
-    return FitResult(coef, icpt, 1, True, "closed-form least-squares solution from one pass of "
-                     "sufficient statistics", f, hist, solver="exact", info=info,
-                     certificate={"method": "closed-form", "digits": None})
-
-
-def _objective_from_stats(stats, coef, fit_intercept: bool) -> float:
-    """sum_i s_i ||y_i - x_i w - b||^2 / sum_i s_i at the optimal b, from the statistics
-    (no second pass): centred cross products, or raw ones without an intercept."""
-    G, B, YY = stats.gram, stats.xty, stats.yty
-    if not fit_intercept:
-        mx, my, W = stats.mean_x, stats.mean_y, stats.weight
-        G = G + W * np.outer(mx, mx)
-        B = B + W * np.outer(mx, my)
-        YY = YY + W * np.outer(my, my)
-    rss = np.trace(YY) - 2.0 * float((coef * B).sum()) + float((coef * (G @ coef)).sum())
-    return max(rss, 0.0) / stats.weight
+    w, b, info = solve_backend(data, fit_intercept=p.fit_intercept, alpha=p.penalty_record.l2)
+    res = closed_form_result(p, w, b, info, data.S,
+                             reason="closed-form least-squares solution from passes over the "
+                                    "files (statistics, refinement)")
+    res.info.update(_data_info(data))
+    return res

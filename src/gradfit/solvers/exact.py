@@ -18,8 +18,15 @@ whose minimiser solves the (ridge) normal equations of the weighted, centred pro
 with :math:`S = \\mathrm{diag}(s)`, :math:`\\bar x, \\bar y` the weighted means and
 :math:`X_c = X - 1 \\bar x^\\top`, :math:`y_c = y - \\bar y` (no centring without intercept).
 
-Two paths solve it; both precondition with a triangular factor ``R`` of the column-scaled
-problem and then run iterative refinement (corrected semi-normal equations):
+One algorithm solves it for every source (arrays in memory, files, a Dask cluster), written
+against the backend's ``map_reduce`` only:
+
+1. one pass of mergeable sufficient statistics (:class:`GramStats`);
+2. a triangular factor ``R`` of the column-scaled problem: Cholesky of the scaled Gram matrix
+   when its reciprocal condition allows (>= 1e-10), else a second pass of blockwise
+   Householder QR factors merged by QR (TSQR, backward stable: cond(R) = cond(X) instead of
+   its square);
+3. iterative refinement passes (corrected semi-normal equations):
 
 .. math::
 
@@ -28,19 +35,14 @@ problem and then run iterative refinement (corrected semi-normal equations):
     c \\leftarrow c + \\frac{\\sum_i s_i r_i}{\\sum_i s_i},
 
 where ``C`` holds the column norms.  Each step shrinks the error by about
-``eps * cond(X_c S^(1/2) C^(-1))``, so the answer is as accurate as the arithmetic used for the
-residual and the gradient allows.
-
-* **dense** (small ``n``): Householder QR of the scaled matrix in float64; residuals and
-  gradients in exact rational arithmetic (Python integers; up to ``n (d + k) <= 20 000``
-  cells), otherwise in 80-bit ``np.longdouble`` (plain float64 on platforms without it).
-  With exact residuals the result is the exact least-squares solution of the float data
-  given, correctly rounded in practice; with long double it is within about
-  ``1e-19 * cond^2`` of it.
-* **blocked** (tall data): one pass over row blocks accumulates mergeable sufficient statistics
-  (:class:`GramStats`), the scaled Gram matrix is factored by Cholesky (or, when it is too
-  ill-conditioned, a blockwise TSQR pass builds ``R``), and refinement passes compute the residual
-  block by block in float64.  No copy of ``X`` is ever made; accuracy is about ``cond * eps``.
+``eps * cond(X_c S^(1/2) C^(-1))``, so the answer is as accurate as the arithmetic used for
+the residual and the gradient allows.  That arithmetic follows the problem's condition (the
+cost is paid only where it buys digits): float64 first (BLAS, block by block); when the
+estimated condition makes float64 short of full precision, further steps in exact rational
+arithmetic (Python integers, for up to ``n (d + k) <= 20 000`` cells: the exact
+least-squares solution of the float data given, correctly rounded in practice) or else in
+80-bit long double (within about ``1e-19 cond`` of it).  Data given in long double (NIST's
+Filip, whose powers need it) are used to the full.  No copy of ``X`` is made.
 """
 
 from __future__ import annotations
@@ -48,9 +50,10 @@ from __future__ import annotations
 import math
 from contextlib import nullcontext
 from fractions import Fraction
+from functools import partial
 
 import numpy as np
-from scipy.linalg import get_lapack_funcs, qr, solve_triangular
+from scipy.linalg import get_lapack_funcs, qr
 from threadpoolctl import ThreadpoolController
 
 from gradfit.model.gram import (
@@ -58,6 +61,7 @@ from gradfit.model.gram import (
     accumulate_stats,
     block_stats,
     default_block_rows,
+    gram_pass,
     iter_blocks,
 )
 
@@ -68,6 +72,7 @@ __all__ = [
     "block_stats",
     "default_block_rows",
     "iter_blocks",
+    "solve_backend",
     "solve_exact",
     "solve_from_gram",
 ]
@@ -122,74 +127,6 @@ def _dyadic(A: np.ndarray):
     return P * (D // Q), D
 
 
-class _ExactResiduals:
-    """Residuals and gradients in exact rational arithmetic (Python integers).
-
-    The data are binary floats, so ``X = N / D`` column by column with integer ``N`` and a power
-    of two ``D``; the centring offset ``mu`` is a float too, so ``X - mu`` stays dyadic and the
-    two big products ``X_c w`` and ``X_c' S r`` are integer matrix products.
-    """
-
-    name = "exact"
-
-    def __init__(self, X, y2, sw, mu, alpha):
-        Xn, xd = _dyadic(X)
-        mn, md = _dyadic(mu[None, :])
-        self.D = np.maximum(xd, md)
-        self.Cn = Xn * (self.D // xd) - mn * (self.D // md)
-        self.Yn, self.yd = _dyadic(y2)
-        Sn, sd = _dyadic(np.ones((len(X), 1)) if sw is None else sw[:, None])
-        self.Sn, self.sd = Sn[:, 0], int(sd[0])
-        self.weight = Fraction(int(self.Sn.sum()), self.sd)
-        self.lam = Fraction(alpha) * self.weight / 2
-        self.mu = _fractions(mu)
-        self.to_ext = _fractions
-
-    def mean_y(self):
-        sums = self.Sn @ self.Yn
-        return _objects([Fraction(int(t), int(q) * self.sd) / self.weight
-                         for t, q in zip(sums, self.yd)])
-
-    def gradient(self, w, c):
-        gw, gc = np.empty(w.shape, dtype=object), np.empty(len(c), dtype=object)
-        for l in range(w.shape[1]):
-            u = w[:, l] / self.D
-            den = math.lcm(*(f.denominator for f in u), Fraction(c[l]).denominator, self.yd[l])
-            U = _objects([f.numerator * (den // f.denominator) for f in u])
-            R = self.Yn[:, l] * (den // self.yd[l]) - self.Cn @ U - int(c[l] * den)
-            SR = self.Sn * R
-            scale = self.sd * den
-            gw[:, l] = [Fraction(int(g), int(Dj) * scale) for g, Dj in zip(self.Cn.T @ SR, self.D)]
-            gc[l] = Fraction(int(SR.sum()), scale)
-        return gw - self.lam * w, gc
-
-
-class _LongdoubleResiduals:
-    """Residuals and gradients in ``np.longdouble`` (80-bit on x86; float64 elsewhere)."""
-
-    name = "longdouble" if _LONGDOUBLE_IS_EXTENDED else "float64"
-
-    def __init__(self, X, y2, sw, mu, alpha):
-        ld = np.longdouble
-        self.Xc = np.asarray(X, dtype=ld) - np.asarray(mu, dtype=ld)
-        self.y = np.asarray(y2, dtype=ld)
-        self.s = np.ones(len(X), dtype=ld) if sw is None else np.asarray(sw, dtype=ld)
-        self.weight = self.s.sum()
-        self.lam = ld(alpha) * self.weight / 2
-        self.mu = np.asarray(mu, dtype=ld)
-
-    @staticmethod
-    def to_ext(a):
-        return np.asarray(a, dtype=np.longdouble)
-
-    def mean_y(self):
-        return self.s @ self.y / self.weight
-
-    def gradient(self, w, c):
-        r = (self.y - self.Xc @ w - c) * self.s[:, None]
-        return self.Xc.T @ r - self.lam * w, r.sum(axis=0)
-
-
 def _to_float(a) -> np.ndarray:
     return np.asarray(a).astype(np.float64)
 
@@ -220,11 +157,22 @@ class _Factor:
         c = self.scale[self.active, None]
         gz = g[self.active] / c
         if self.V is None:
-            z = solve_triangular(self.R, solve_triangular(self.R, gz, trans="T"))
+            z = _tri_solve(self.R, _tri_solve(self.R, gz, trans=1), trans=0)
         else:
             z = self.V @ (self.inv_sq[:, None] * (self.V.T @ gz))
         out[self.active] = z / c
         return out
+
+
+def _tri_solve(R, B, trans: int):
+    """R^-1 B (trans 0) or R^-T B (trans 1) for upper triangular R, by LAPACK's trtrs
+    directly (scipy's solve_triangular goes through threaded BLAS, which costs milliseconds on
+    small matrices on a loaded machine)."""
+    trtrs = get_lapack_funcs("trtrs", (R, B))
+    x, info = trtrs(R, B, lower=0, trans=trans)
+    if info != 0:
+        raise np.linalg.LinAlgError(f"singular triangular factor (trtrs info {info})")
+    return x
 
 
 def _rank_tol(d: int) -> float:
@@ -308,52 +256,6 @@ def _refine(gradient, factor: _Factor, w, c, weight, to_ext, *, fit_intercept: b
     return w, c, steps, float(rel)
 
 
-# --------------------------------------------------------------------------- dense path
-
-
-def _solve_dense(X, y2, sw, fit_intercept: bool, alpha: float, exact: bool):
-    """QR of the scaled centred matrix in float64; refinement in exact or long double
-    arithmetic."""
-    n, d = X.shape
-    mu = _dense_mean(X, sw) if fit_intercept else np.zeros(d, dtype=np.longdouble)
-    if exact:
-        res = _ExactResiduals(X, y2, sw, mu.astype(np.float64), alpha)
-    else:
-        res = _LongdoubleResiduals(X, y2, sw, mu, alpha)
-    Xc = _to_float(np.asarray(X, dtype=np.longdouble) - mu)
-    factor = _dense_factor(Xc, sw, float(res.lam))
-    k = y2.shape[1]
-    c0 = res.mean_y() if fit_intercept else res.to_ext(np.zeros(k))
-    w, c, steps, rel = _refine(res.gradient, factor, res.to_ext(np.zeros((d, k))), c0,
-                               res.weight, res.to_ext, fit_intercept=fit_intercept,
-                               max_steps=12, tol=1e-24 if exact else 1e-18)
-    intercept = _to_float(c - res.mu @ w)
-    info = {"method": "dense-qr", "rank": factor.rank, "cond": factor.cond,
-            "refinement_steps": steps, "correction": rel, "arithmetic": res.name}
-    return _to_float(w), intercept, info
-
-
-def _dense_mean(X, sw) -> np.ndarray:
-    """Weighted column means in long double, shifted by the first row so that constant columns
-    are exact."""
-    X = np.asarray(X, dtype=np.longdouble)
-    s = np.ones(len(X), dtype=np.longdouble) if sw is None else np.asarray(sw, np.longdouble)
-    return X[0] + (s @ (X - X[0])) / s.sum()
-
-
-def _dense_factor(Xc: np.ndarray, sw, lam: float) -> _Factor:
-    """Householder QR of ``[S^(1/2) X_c C^-1; sqrt(lam) C^-1]`` (active columns)."""
-    A = Xc if sw is None else Xc * np.sqrt(sw)[:, None]
-    scale, active = _column_scale(np.einsum("ij,ij->j", A, A))
-    c = scale[active]
-    stacked = np.vstack([A[:, active] / c, np.diag(np.sqrt(lam) / c)])
-    R = qr(stacked, mode="r", check_finite=False)[0][: len(c)]
-    return _factor_from_r(R, scale, active)
-
-
-# --------------------------------------------------------------------------- statistics
-
-
 def _normal_equations(stats: GramStats, fit_intercept: bool):
     """``(G, B, mu, ybar)``: (un)centred ``X'SX``, ``X'Sy`` and the centring offsets."""
     if fit_intercept:
@@ -374,12 +276,6 @@ def _gram_factor(G: np.ndarray, lam: float) -> _Factor:
     Gs = G[np.ix_(active, active)] / np.outer(c, c) + np.diag(lam / c**2)
     evals, evecs = np.linalg.eigh(Gs)
     return _pinv_factor(evals, evecs.T, scale, active, squared=True)
-
-
-def _shape_result(w, b, y_1d: bool):
-    if y_1d:
-        return w[:, 0], float(b[0])
-    return w, np.asarray(b, dtype=np.float64)
 
 
 def solve_from_gram(stats: GramStats, alpha: float = 0.0, fit_intercept: bool = True):
@@ -407,97 +303,273 @@ def solve_from_gram(stats: GramStats, alpha: float = 0.0, fit_intercept: bool = 
     return coef, intercept, info
 
 
-# --------------------------------------------------------------------------- blocked path
+# --------------------------------------------------------------------------- passes
 
 
-def _tsqr_factor(X, sw, mu, scale, active, lam, block_rows) -> _Factor:
-    """``R`` of ``[S^(1/2) (X - mu) C^-1; sqrt(lam) C^-1]`` by one blockwise TSQR pass."""
+def _arith_blocks(X, Y, s, rows):
+    """Row blocks of one backend block (a backend hands its whole block to the pass)."""
+    for start in range(0, X.shape[0], rows):
+        stop = start + rows
+        yield X[start:stop], Y[start:stop], None if s is None else s[start:stop]
+
+
+def _float64_pass(X, Y, s, *, mu, w, c, centre=True):
+    """(X_c' S r, sum S r, sum S r^2) with r = y - X_c w - c, in float64, block by block.
+    Without ``centre`` (the means are small against the spreads) X_c w is X w - mu.w and
+    no centred copy of a block is made."""
+    gw, gc, rss = np.zeros((X.shape[1], Y.shape[1])), np.zeros(Y.shape[1]), np.zeros(Y.shape[1])
+    mu = np.asarray(mu, np.float64)
+    offset = c if centre else c - mu @ w
+    for Xb, Yb, sb in _arith_blocks(X, Y, s, default_block_rows(X.shape[1])):
+        Xc = np.asarray(Xb, np.float64) - mu if centre else Xb
+        r = np.asarray(Yb, np.float64) - Xc @ w
+        r -= offset
+        sr = r if sb is None else r * sb[:, None]
+        rss += (sr * r).sum(axis=0)
+        gw += Xc.T @ sr
+        gc += sr.sum(axis=0)
+    if not centre:
+        gw -= np.outer(mu, gc)
+    return gw, gc, rss
+
+
+def _longdouble_pass(X, Y, s, *, mu, w, c):
+    """The same sums in np.longdouble (80-bit on x86)."""
+    ld = np.longdouble
+    k = Y.shape[1]
+    gw, gc, rss = np.zeros((X.shape[1], k), ld), np.zeros(k, ld), np.zeros(k, ld)
+    mu = np.asarray(mu, ld)
+    for Xb, Yb, sb in _arith_blocks(X, Y, s, default_block_rows(X.shape[1])):
+        Xc = np.asarray(Xb, ld) - mu
+        r = np.asarray(Yb, ld) - Xc @ w - c
+        sr = r if sb is None else r * np.asarray(sb, ld)[:, None]
+        rss += (sr * r).sum(axis=0)
+        gw += Xc.T @ sr
+        gc += sr.sum(axis=0)
+    return gw, gc, rss
+
+
+def _exact_pass(X, Y, s, *, mu, w, c):
+    """The same sums exactly, as Fractions: the data are binary floats, so ``X = N / D``
+    column by column with integer ``N`` and a power of two ``D``, and with a float ``mu``
+    the two big products ``X_c w`` and ``X_c' S r`` are integer matrix products."""
+    Xn, xd = _dyadic(np.asarray(X))
+    mn, md = _dyadic(np.asarray(mu)[None, :])
+    D = np.maximum(xd, md)
+    Cn = Xn * (D // xd) - mn * (D // md)
+    Yn, yd = _dyadic(np.asarray(Y))
+    Sn, sd = _dyadic(np.ones((len(X), 1)) if s is None else np.asarray(s)[:, None])
+    Sn, sd = Sn[:, 0], int(sd[0])
+    k = Y.shape[1]
+    gw, gc = np.empty((X.shape[1], k), dtype=object), np.empty(k, dtype=object)
+    rss = np.empty(k, dtype=object)
+    for l in range(k):
+        u = w[:, l] / D
+        den = math.lcm(*(f.denominator for f in u), Fraction(c[l]).denominator, int(yd[l]))
+        U = _objects([f.numerator * (den // f.denominator) for f in u])
+        R = Yn[:, l] * (den // yd[l]) - Cn @ U - int(c[l] * den)
+        SR = Sn * R
+        scale = sd * den
+        gw[:, l] = [Fraction(int(g), int(Dj) * scale) for g, Dj in zip(Cn.T @ SR, D)]
+        gc[l] = Fraction(int(SR.sum()), scale)
+        rss[l] = Fraction(int(SR @ R), scale * den)
+    return gw, gc, rss
+
+
+ARITHMETIC = {"float64": (_float64_pass, lambda a: np.asarray(a, np.float64)),
+              "longdouble": (_longdouble_pass, lambda a: np.asarray(a, np.longdouble)),
+              "exact": (_exact_pass, _fractions)}
+
+
+def _tsqr(data, mu, scale, active, lam) -> _Factor:
+    """``R`` of ``[S^(1/2) (X - mu) C^-1; sqrt(lam) C^-1]`` (active columns) by one pass of
+    blockwise Householder QR, the blocks' factors merged by QR of the stacked pair."""
     c = scale[active]
     p = len(c)
-    stack = np.empty((p + block_rows, p), order="F")
-    R = np.zeros((p, p))
-    for Xb, _, sb in iter_blocks(X, None, sw, block_rows):
-        m = len(Xb)
-        A = stack[p:p + m]
-        np.subtract(Xb[:, active], mu[active], out=A)
-        A /= c
-        if sb is not None:
-            A *= np.sqrt(sb)[:, None]
-        stack[:p] = R
-        R = qr(stack[:p + m], mode="r", check_finite=False)[0][:p]
+    mu_a = np.asarray(mu, np.float64)[active]
+
+    def block(X, Y, s):
+        R = np.zeros((p, p))
+        for Xb, _, sb in _arith_blocks(X, Y, s, default_block_rows(X.shape[1])):
+            A = (np.asarray(Xb, np.float64)[:, active] - mu_a) / c
+            if sb is not None:
+                A *= np.sqrt(sb)[:, None]
+            R = qr(np.vstack([R, A]), mode="r", check_finite=False)[0][:p]
+        return (R,)
+
+    def merge(a, b):
+        return (qr(np.vstack([a[0], b[0]]), mode="r", check_finite=False)[0][:p],)
+
+    (R,) = data.map_reduce(block, merge)
     R = qr(np.vstack([R, np.diag(np.sqrt(lam) / c)]), mode="r", check_finite=False)[0][:p]
     return _factor_from_r(R, scale, active)
 
 
-def _blocked_gradient(X, y2, sw, mu, lam, block_rows, centre: bool, w, c):
-    """``(X_c' S r - lam w, sum S r)`` with ``r = y - X_c w - c``, block by block in float64.
+# --------------------------------------------------------------------------- the algorithm
 
-    With ``centre`` each block is centred in a buffer first; otherwise ``X_c w`` is computed as
-    ``X w - mu'w`` (as accurate when the means are not large against the spreads, and faster).
+EXTENDED_ABOVE_ERROR = 1e-14
+"""float64 refinement is followed by extended steps when the error it can reach, about
+cond x eps, is above this (14 digits and more need them)."""
+
+
+LONGDOUBLE_MAX_CELLS = 1_000_000
+"""Well-conditioned data up to this many values get one long-double refinement step."""
+
+
+class _Arrays:
+    """Arrays in memory as a one-block backend (what ``map_reduce`` needs of one)."""
+
+    def __init__(self, X, Y, s):
+        self.X, self.Y, self.s = X, Y, s
+        self.n, self.d = X.shape
+        self.k = Y.shape[1]
+
+    def map_reduce(self, fn, combine=None, any_layout=False):
+        return fn(self.X, self.Y, self.s)
+
+
+def solve_backend(data, *, fit_intercept=True, alpha=0.0, factor="auto", arithmetic="auto",
+                  refine=True, stats=None):
+    """Minimise the squared-loss objective exactly on any backend (see the module docstring).
+
+    Parameters
+    ----------
+    data : a backend with ``map_reduce`` (``n``, ``d``, ``k`` too)
+    fit_intercept : bool
+    alpha : float
+        The L2 penalty's strength (0: ordinary least squares).
+    factor : {"auto", "gram", "tsqr"}
+        "auto": Cholesky of the scaled Gram matrix unless its reciprocal condition is below
+        1e-10, then TSQR (one more pass).
+    arithmetic : {"auto", "float64", "longdouble", "exact"}
+        The refinement's arithmetic; "auto" follows the condition number and the size.
+    refine : bool
+        False: the factor's solution only (no refinement pass; about cond^2 eps).
+    stats : GramStats, optional
+        Already computed for these data.
+
+    Returns
+    -------
+    w : ndarray (d, k)
+    b : ndarray (k,)
+    info : dict
+        ``method``, ``rank``, ``cond``, ``refinement_steps``, ``correction``,
+        ``arithmetic``, ``rss`` (the weighted residual sum of squares per output), ``passes``.
     """
-    gw = np.zeros_like(w)
-    gc = np.zeros(y2.shape[1])
-    offset = c if centre else c - mu @ w
-    buf = np.empty((min(block_rows, len(X)), X.shape[1])) if centre else None
-    for Xb, yb, sb in iter_blocks(X, y2, sw, block_rows):
-        Xc = np.subtract(Xb, mu, out=buf[: len(Xb)]) if centre else Xb
-        r = yb - Xc @ w
-        r -= offset
-        if sb is not None:
-            r *= sb[:, None]
-        gw += Xc.T @ r
-        gc += r.sum(axis=0)
-    if not centre:
-        gw -= np.outer(mu, gc)
-    return gw - lam * w, gc
-
-
-def _solve_blocked(X, y2, sw, fit_intercept: bool, alpha: float, block_rows=None):
-    """Gram statistics + Cholesky (or TSQR) + float64 refinement passes over row blocks."""
-    block_rows = block_rows or default_block_rows(X.shape[1])
-    stats = accumulate_stats(iter_blocks(X, y2, sw, block_rows))
+    stats = gram_pass(data) if stats is None else stats
+    passes = 1
     G, B, mu, ybar = _normal_equations(stats, fit_intercept)
     lam = alpha * stats.weight / 2
     scale, active = _column_scale(np.diag(G).copy())
-    factor, rcond = _cholesky_factor(G, lam, scale, active)
-    method = "blocked-cholesky"
-    if factor is None or rcond < _GRAM_RCOND:
-        factor = _tsqr_factor(X, sw, mu, scale, active, lam, block_rows)
-        method = "blocked-tsqr"
-    w = factor.solve(B)
-    # centre the blocks only where some mean is large against its column's spread
-    spread = np.sqrt(np.diag(stats.gram) / stats.weight)
-    centre = bool(np.any(np.abs(mu) > spread))
+    fac, rcond = (None, 0.0) if factor == "tsqr" else _cholesky_factor(G, lam, scale, active)
+    method = "gram-cholesky"
+    if factor == "tsqr" or (factor == "auto" and (fac is None or rcond < _GRAM_RCOND)):
+        fac, method = _tsqr(data, mu, scale, active, lam), "tsqr"
+        passes += 1
+    elif fac is None:
+        fac, method = _gram_factor(G, lam), "gram-pinv"
+    w = fac.solve(B)
+    c = ybar.copy()
+    info = {"method": method, "rank": fac.rank, "cond": fac.cond, "refinement_steps": 0,
+            "correction": np.nan, "arithmetic": "none"}
+    rss = None
+    if refine:
+        chosen = _choose_arithmetic(arithmetic, data, fac)
+        spread = np.sqrt(np.maximum(np.diag(stats.gram), 0.0) / stats.weight)
+        centre = bool(np.any(np.abs(mu) > spread))  # else X w - mu.w is as accurate
+        # float64 steps (cheap) into the basin of an extended arithmetic, then its steps
+        # until a correction is at the rounding level of the answer
+        plan = [("float64", 3, 1e-14 if chosen == "float64" else 1e-10)]
+        if chosen != "float64":
+            plan.append((chosen, 12, 1e-14))
+        steps = 0
+        for name, max_steps, tol in plan:
+            w, c, n_steps, rel, rss = _refine_pass(data, name, fac, w, c, mu, lam, stats.weight,
+                                                   fit_intercept, max_steps, tol, centre)
+            steps += n_steps
+            passes += n_steps
+            info.update(arithmetic=name, correction=rel)
+        info["refinement_steps"] = steps
+        # the intercept in the refinement's arithmetic: b = c - mu . w cancels when the
+        # means are large, and float64 would round the difference
+        mu_ext = ARITHMETIC[plan[-1][0]][1](np.asarray(mu, np.float64) if plan[-1][0] == "exact"
+                                            else mu)
+        b = np.asarray(c - mu_ext @ w).astype(np.float64) if fit_intercept else \
+            np.zeros(np.shape(w)[1])
+        w = np.asarray(w).astype(np.float64)
+    else:
+        b = c - mu @ w if fit_intercept else np.zeros(w.shape[1])
+    info.update(rss=np.maximum(np.asarray(rss, np.float64), 0.0), passes=passes)
+    return w, b, info
 
-    def gradient(w, c):
-        return _blocked_gradient(X, y2, sw, mu, lam, block_rows, centre, w, c)
 
-    w, c, steps, rel = _refine(gradient, factor, w, ybar.copy(), stats.weight, np.asarray,
-                               fit_intercept=fit_intercept, max_steps=3, tol=1e-12)
-    info = {"method": method, "rank": factor.rank, "cond": factor.cond,
-            "refinement_steps": steps, "correction": rel, "arithmetic": "float64"}
-    return w, c - mu @ w, info
+def _choose_arithmetic(arithmetic, data, fac) -> str:
+    """The arithmetic of the last refinement steps.  "auto": where float64 falls short of
+    full precision (cond x eps above :data:`EXTENDED_ABOVE_ERROR`), exact rational for tiny
+    data and long double otherwise; for well-conditioned data up to
+    :data:`LONGDOUBLE_MAX_CELLS` values one cheap long-double step (the last ulps, and an
+    intercept that cancels); float64 alone beyond."""
+    if arithmetic != "auto":
+        if arithmetic not in ARITHMETIC:
+            raise ValueError(f"arithmetic must be 'auto' or one of {sorted(ARITHMETIC)}, got "
+                             f"{arithmetic!r}")
+        return arithmetic
+    cells = data.n * (data.d + data.k)
+    ld = "longdouble" if _LONGDOUBLE_IS_EXTENDED else "float64"
+    if fac.cond * _EPS > EXTENDED_ABOVE_ERROR:
+        return "exact" if cells <= _EXACT_MAX_CELLS else ld
+    return ld if cells <= LONGDOUBLE_MAX_CELLS else "float64"
+
+
+def _refine_pass(data, name, fac, w, c, mu, lam, weight, fit_intercept, max_steps, tol,
+                 centre=True):
+    """Refinement steps in one arithmetic: (w, c, steps, last correction, rss)."""
+    fn, to_ext = ARITHMETIC[name]
+    exact = name == "exact"
+    mu_used = np.asarray(mu, np.float64) if exact else mu
+    weight_ext = Fraction(weight) if exact else weight
+    lam_ext = Fraction(lam) if exact else lam
+    last = {}
+
+    extra = {"centre": centre} if name == "float64" else {}
+
+    def gradient(w_ext, c_ext):
+        gw, gc, rss = data.map_reduce(partial(fn, mu=mu_used, w=w_ext, c=c_ext, **extra))
+        last["rss"] = rss
+        return gw - lam_ext * w_ext, gc
+
+    w_ext, c_ext = to_ext(w), to_ext(c)
+    if exact:  # the offset of an exact pass must be exactly the float used
+        c_ext = _fractions(np.asarray(c, np.float64))
+    w_ext, c_ext, steps, rel = _refine(gradient, fac, w_ext, c_ext, weight_ext, to_ext,
+                                       fit_intercept=fit_intercept, max_steps=max_steps,
+                                       tol=tol)
+    rss = np.array([float(v) for v in last["rss"]])
+    return w_ext, c_ext, steps, rel, rss
 
 
 # --------------------------------------------------------------------------- public entry
 
 
+def _shape_result(w, b, y_1d: bool):
+    if y_1d:
+        return w[:, 0], float(b[0])
+    return w, np.asarray(b, dtype=np.float64)
+
+
 def solve_exact(X, y, sample_weight=None, fit_intercept=True, alpha=0.0, *, method="auto",
-                block_rows=None):
-    """Minimise the squared-loss objective exactly.
+                block_rows=None, arithmetic="auto"):
+    """Minimise the squared-loss objective exactly, for arrays in memory.
 
     .. math::
 
         \\min_{w, b}\\; \\frac{\\sum_i s_i (y_i - x_i^\\top w - b)^2}{\\sum_i s_i}
         + \\frac{\\alpha}{2} \\lVert w \\rVert^2
 
-    The intercept ``b`` is never penalised (and is 0 when ``fit_intercept`` is False); its
-    minimiser is ``b = ybar - xbar' w`` for the weighted means, and ``w`` solves
-    ``(X_c' S X_c + lam I) w = X_c' S y_c`` with ``lam = alpha * sum(s) / 2``.  No inverse is
-    formed: a triangular factor of the column-scaled problem preconditions iterative refinement
-    with residuals in extended (dense path) or float64 (blocked path) arithmetic.
-    Constant columns get coefficient 0; a rank-deficient ``X`` gets the minimum-norm solution
-    in column-scaled coordinates.
+    The same algorithm as for files and Dask (:func:`solve_backend`), on the arrays as one
+    block.  The intercept ``b`` is never penalised (and is 0 when ``fit_intercept`` is
+    False).  Constant columns get coefficient 0; a rank-deficient ``X`` gets the
+    minimum-norm solution in column-scaled coordinates.
 
     Parameters
     ----------
@@ -505,18 +577,16 @@ def solve_exact(X, y, sample_weight=None, fit_intercept=True, alpha=0.0, *, meth
         Finite float data (float32, float64 or longdouble).
     y : ndarray of shape (n,) or (n, k)
     sample_weight : ndarray of shape (n,) or None
-        Non-negative weights ``s``; None means all ones.
     fit_intercept : bool
     alpha : float
         L2 penalty strength (0 for ordinary least squares).
     method : {"auto", "dense", "blocked"}
-        "dense": QR plus exact (small problems) or long double refinement.
-        "blocked": one pass of mergeable Gram statistics, Cholesky (TSQR when the scaled Gram
-        has reciprocal condition below 1e-10) and float64 refinement passes over row blocks;
-        memory-lean, accuracy about ``cond * eps``.  "auto": "blocked" when ``n >= BIG_N`` and
-        ``n >= 2 d``, else "dense".
+        The factor: "dense" always QR (TSQR over row blocks), "blocked" Cholesky of the Gram
+        statistics unless too ill-conditioned; "auto" is "blocked".
     block_rows : int or None
-        Rows per block on the blocked path (default: about 1 MiB of float64 per block).
+        Rows per block of the passes (default about 1 MiB of float64).
+    arithmetic : {"auto", "float64", "longdouble", "exact"}
+        See :func:`solve_backend`.
 
     Returns
     -------
@@ -524,23 +594,22 @@ def solve_exact(X, y, sample_weight=None, fit_intercept=True, alpha=0.0, *, meth
     intercept : float or ndarray of shape (k,)
     info : dict
         ``method``, ``rank``, ``cond`` (estimated condition of the scaled problem),
-        ``refinement_steps``, ``correction`` (last relative refinement step), ``arithmetic``.
+        ``refinement_steps``, ``correction`` (last relative refinement step), ``arithmetic``,
+        ``rss``.
     """
+    if method not in ("auto", "dense", "blocked"):
+        raise ValueError(f"method must be 'auto', 'dense' or 'blocked', got {method!r}")
     X, y = np.asarray(X), np.asarray(y)
-    n, d = X.shape
     y2 = _as_2d(y)
     sw = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
-    if method == "auto":
-        method = "blocked" if n >= BIG_N and n >= 2 * d else "dense"
-    if method == "dense":
-        exact = n * (d + y2.shape[1]) <= _EXACT_MAX_CELLS
-        with _one_blas_thread() if n * d * d <= _THREADED_QR_FLOPS else nullcontext():
-            w, b, info = _solve_dense(X, y2, sw, fit_intercept, float(alpha), exact)
-    elif method == "blocked":
-        with _one_blas_thread():
-            w, b, info = _solve_blocked(X, y2, sw, fit_intercept, float(alpha), block_rows)
-    else:
-        raise ValueError(f"method must be 'auto', 'dense' or 'blocked', got {method!r}")
+    data = _Arrays(X, y2, sw)
+    n, d = X.shape
+    stats = accumulate_stats(iter_blocks(X, y2, sw, block_rows))
+    threads = n * d * d > _THREADED_QR_FLOPS and d >= 256  # wide data: BLAS-3 on every core
+    with nullcontext() if threads else _one_blas_thread():
+        w, b, info = solve_backend(data, fit_intercept=fit_intercept, alpha=float(alpha),
+                                   factor="tsqr" if method == "dense" else "auto",
+                                   arithmetic=arithmetic, stats=stats)
     if not fit_intercept:
         b = np.zeros_like(b)
     coef, intercept = _shape_result(w, b, y.ndim == 1)
@@ -554,21 +623,26 @@ def _as_2d(y):
 def exact_result(p, X, y2, sw):
     """The closed form as a :class:`~gradfit.model.result.FitResult` (coefficients (d, k)),
     for validated in-memory arrays and fitting parameters ``p`` (squared loss, a smooth
-    penalty).  The objective is evaluated in long double."""
+    penalty)."""
+    coef, icpt, info = solve_exact(X, y2, sample_weight=sw, fit_intercept=p.fit_intercept,
+                                   alpha=p.penalty_record.l2)
+    return closed_form_result(p, coef, icpt, info, float(np.sum(sw)) if sw is not None
+                              else float(len(X)))
+
+
+def closed_form_result(p, coef, icpt, info, weight, reason="closed-form least-squares solution"):
+    """FitResult of a closed-form solution (coef (d, k), icpt (k,)): its objective from the
+    refinement's residual sum of squares."""
     from gradfit.model.result import FitResult, History
 
-    pen = p.penalty_record
-    coef, icpt, info = solve_exact(X, y2, sample_weight=sw, fit_intercept=p.fit_intercept,
-                                   alpha=pen.l2)
-    coef = np.asarray(coef, float).reshape(X.shape[1], y2.shape[1])
-    icpt = np.asarray(icpt, float).reshape(y2.shape[1])
-    ld = np.longdouble
-    r = np.asarray(y2, ld) - np.asarray(X, ld) @ coef.astype(ld) - icpt.astype(ld)
-    s = np.ones(len(X), ld) if sw is None else np.asarray(sw, ld)
-    f = float((s @ (r * r)).sum() / s.sum()) + pen.value(coef)
+    coef = np.asarray(coef, float).reshape(-1, np.size(icpt))
+    icpt = np.asarray(icpt, float).reshape(-1)
+    f = float(np.sum(info["rss"])) / weight + p.penalty_record.value(coef)
     hist = History(4)
     hist.append(0, f, 0.0, np.nan, 0.0, coef, icpt)
     cert = {"method": "closed-form", "digits": None, "grad_norm": 0.0, "grad_norm_rel": 0.0,
-            "coef_rel_error": None, "objective_gap_rel": 0.0}
-    return FitResult(coef, icpt, 1, True, "closed-form least-squares solution", f, hist,
-                     solver="exact", info=dict(info), certificate=cert)
+            "coef_rel_error": None, "objective_gap_rel": 0.0,
+            "arithmetic": info.get("arithmetic"), "cond": info.get("cond")}
+    info = {k: v for k, v in info.items() if k != "rss"}
+    return FitResult(coef, icpt, 1, True, reason, f, hist, solver="exact", info=info,
+                     certificate=cert)
