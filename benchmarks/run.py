@@ -7,7 +7,8 @@ in the same run.
 
 Figures: (a) full-batch epoch vs the floor; (b) mini-batch epochs vs SGDRegressor;
 (c) time to a 1e-6 objective gap per solver vs peers; (d) peak memory during a fit;
-(e) the exact solver vs Ridge(cholesky).  Writes latest.json and latest.md under --out.
+(e) the exact solver vs Ridge(cholesky); (f) streamed files; (g) Dask; (h) small and wide fits
+vs scikit-learn; (i) start-up time.  Writes latest.json and latest.md under --out.
 """
 
 from __future__ import annotations
@@ -29,11 +30,13 @@ import fig_epoch  # noqa: E402
 import fig_exact  # noqa: E402
 import fig_memory  # noqa: E402
 import fig_minibatch  # noqa: E402
+import fig_small  # noqa: E402
+import fig_startup  # noqa: E402
 import fig_stream  # noqa: E402
 from common import Skip, fmt, machine_info  # noqa: E402
 
 FIGURES = {"a": fig_epoch, "b": fig_minibatch, "c": fig_converge, "d": fig_memory,
-           "e": fig_exact, "f": fig_stream, "g": fig_dask}
+           "e": fig_exact, "f": fig_stream, "g": fig_dask, "h": fig_small, "i": fig_startup}
 COLUMNS = ["figure", "size", "gradfit", "baseline", "ratio", "target", "met?"]
 
 
@@ -86,7 +89,7 @@ def print_table(result: dict) -> None:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="small sizes only (< 1 minute)")
-    ap.add_argument("--only", default="abcdefg", help="figures to run, e.g. 'a,e'")
+    ap.add_argument("--only", default="abcdefghi", help="figures to run, e.g. 'a,e'")
     ap.add_argument("--out", default=str(HERE / "results"), help="folder for latest.json/md")
     args = ap.parse_args(argv)
     start = time.perf_counter()

@@ -9,7 +9,6 @@ and warns once with a DeprecationWarning that names the new path.
 from __future__ import annotations
 
 import importlib
-import importlib.abc
 import importlib.util
 import sys
 import warnings
@@ -44,7 +43,7 @@ OLD_PATHS = {
 }
 
 
-class _AliasLoader(importlib.abc.Loader):
+class _AliasLoader:
     """Loads an old name as the module at its new place.  An old package name that had
     submodules (``gradfit.backends``) stays a small package whose attributes are the new
     module's, so ``gradfit.backends.files`` still resolves."""
@@ -66,7 +65,7 @@ class _AliasLoader(importlib.abc.Loader):
             sys.modules[module.__name__] = target
 
 
-class OldPathFinder(importlib.abc.MetaPathFinder):
+class OldPathFinder:
     """Resolve the 0.1 module paths to the 0.2 modules."""
 
     def find_spec(self, fullname, path=None, target=None):

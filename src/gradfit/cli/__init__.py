@@ -35,7 +35,7 @@ def build_parser():
         description="Fit linear regression by gradient descent.",
         epilog=EXAMPLES,
     )
-    parser.add_argument("--version", action="version", version=f"gradfit {__version__}")
+    parser.add_argument("--version", "-V", action="version", version=f"gradfit {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for module in (cmd_fit, cmd_predict, cmd_compare, cmd_demo):
         module.add_parser(commands)
@@ -55,6 +55,12 @@ def main(argv=None) -> int:
     argv : list of str, optional
         The arguments after the program name (default: ``sys.argv[1:]``).
     """
+    args = sys.argv[1:] if argv is None else list(argv)
+    if args in (["--version"], ["-V"]):  # answered before any command module is imported
+        from gradfit._version import __version__
+
+        print(f"gradfit {__version__}")
+        return 0
     from gradfit.cli.errors import user_message
 
     try:

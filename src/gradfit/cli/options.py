@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import argparse
-import inspect
 import textwrap
 
 __all__ = [
@@ -87,14 +86,13 @@ def _standardize(text: str):
 
 
 def _core_defaults() -> dict:
-    """The estimator's defaults, read from its signature (empty if it cannot be read)."""
-    try:
-        from gradfit import GDRegressor
+    """The fitting parameters' defaults (``gradfit.fitting.params.FitParams``, the estimator's
+    own), read without importing scikit-learn: ``gradfit --help`` stays fast."""
+    import dataclasses
 
-        return {k: p.default for k, p in inspect.signature(GDRegressor).parameters.items()
-                if p.default is not inspect.Parameter.empty}
-    except Exception:  # noqa: BLE001 - help text must not depend on the core importing
-        return {}
+    from gradfit.fitting.params import FitParams
+
+    return {f.name: f.default for f in dataclasses.fields(FitParams)}
 
 
 # (flag, parameter, argparse keywords, help)
