@@ -100,7 +100,7 @@ def multi_feature_view(n_iter=80, diverging=False) -> FitView:
 
 
 # ------------------------------------------------------------------ helpers
-def _png_ok(data: bytes, min_size=(200, 150)):
+def _png_ok(data: bytes, min_size=(200, 150), min_colors=50, max_share=0.97):
     """Decode a PNG and check it is a real, non-blank picture."""
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
     pil = pytest.importorskip("PIL.Image", reason="pillow decodes the rendered PNGs (dev extra)")
@@ -108,9 +108,9 @@ def _png_ok(data: bytes, min_size=(200, 150)):
     img.load()
     assert img.size[0] >= min_size[0] and img.size[1] >= min_size[1]
     colors = img.convert("RGB").getcolors(maxcolors=1 << 20)
-    assert colors is not None and len(colors) > 50, "the picture is (nearly) one colour"
+    assert colors is not None and len(colors) > min_colors, "the picture is (nearly) one colour"
     top = max(c for c, _ in colors)
-    assert top < 0.97 * img.size[0] * img.size[1], "the picture is (nearly) blank"
+    assert top < max_share * img.size[0] * img.size[1], "the picture is (nearly) blank"
     return img
 
 
@@ -237,9 +237,30 @@ def test_loss_chart_log_scale_survives_a_zero_optimum():
     _png_ok(render_png(chart, scale=1))
 
 
-def test_loss_chart_has_the_exact_reference_rule(one):
-    rows = [r for rs in _dataset_with(loss_curve_chart(one), "label") for r in rs]
-    assert rows[0]["objective"] == pytest.approx(one.results["exact"].objective)
+def test_loss_chart_draws_the_gap_to_the_exact_optimum(one):
+    chart = loss_curve_chart(one)
+    fstar = one.results["exact"].objective
+    rows = [r for rs in _dataset_with(chart, "fit", "objective", "shown") for r in rs]
+    gd = one.results["gradient descent"].history
+    drawn = [r for r in rows if r["fit"] == "gradient descent"]
+    np.testing.assert_allclose([r["objective"] for r in drawn], gd.objective)
+    floor = min(r["shown"] for r in rows)
+    for r in drawn:
+        assert r["shown"] == pytest.approx(max(r["objective"] - fstar, floor), rel=1e-9)
+    assert f"F* = {fstar:.10g}" in json.dumps(chart.to_dict()["title"])
+    assert chart.to_dict()["layer"][0]["encoding"]["y"]["scale"]["type"] == "log"
+
+
+def test_front_loaded_runs_get_a_log_iteration_axis():
+    from gradfit.charts.loss import decades, front_loaded, one_two_five
+
+    e = np.arange(200)
+    assert front_loaded(e, 1 + 1000 * 0.3 ** e)  # all of the fall in a few steps
+    assert not front_loaded(e, 10.0 ** (-e / 20))  # linear convergence: a straight line
+    assert not front_loaded(np.arange(10), 0.3 ** np.arange(10))  # too short to care
+    assert decades(3e-13, 5e3) == [10.0 ** k for k in range(-12, 5, 2)]  # <= 9 labels
+    assert decades(50, 6000) == [10.0, 100.0, 1000.0, 10000.0]
+    assert one_two_five(1000) == [0, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000]
 
 
 def test_diverging_and_exact_only_views_still_draw():
@@ -256,8 +277,11 @@ def test_diverging_and_exact_only_views_still_draw():
     _png_ok(render_png(descent_path_chart(view), scale=1))
     only = FitView(X=X, y=y, feature_names=["x"], target_name="y",
                    results={"exact": exact(X, y)})
-    for chart in build_charts(only).values():
-        _png_ok(render_png(chart, scale=1), min_size=(100, 100))
+    for key, chart in build_charts(only).items():  # the loss chart: a note, no curve
+        note = key == "loss"
+        _png_ok(render_png(chart, scale=1), min_size=(100, 100),
+                min_colors=10 if note else 50, max_share=0.995 if note else 0.97)
+    assert "no iterations recorded" in json.dumps(loss_curve_chart(only).to_dict())
     assert 'name="iteration"' not in report_html(only)
 
 

@@ -27,7 +27,12 @@ __all__ = ["GDRegressor", "fit", "fit_files", "FitResult", "History", "Divergenc
            "InputError", "ConvergenceWarning", "__version__"]
 
 
+_SUBMODULES = ("plot", "datasets")  # gradfit.plot and gradfit.datasets without an import
+
+
 def __getattr__(name):
+    if name in _SUBMODULES:
+        return importlib.import_module(f"gradfit.{name}")
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'gradfit' has no attribute {name!r}")
@@ -37,4 +42,4 @@ def __getattr__(name):
 
 
 def __dir__():
-    return sorted(set(globals()) | set(_LAZY))
+    return sorted(set(globals()) | set(_LAZY) | set(_SUBMODULES))

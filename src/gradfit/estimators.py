@@ -292,6 +292,15 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         check_finite(X, "X", list(getattr(self, "feature_names_in_", [])) or None)
         return X @ np.asarray(self.coef_).T + self.intercept_
 
+    @property
+    def plot(self):
+        """Charts of this fit, e.g. ``model.plot.fitted_line(X, y)``, ``.loss_curve()``,
+        ``.descent_path(X, y)``, ``.residuals(X, y)``, ``.explore(X, y)`` (see
+        :mod:`gradfit.plot`)."""
+        from gradfit.plot import ModelPlots
+
+        return ModelPlots(self)
+
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.target_tags.multi_output = True

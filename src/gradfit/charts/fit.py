@@ -6,15 +6,22 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
-from gradfit.charts.style import HEIGHT, MAX_ROWS, START, WIDTH, color
+from gradfit.charts.style import (
+    HEIGHT,
+    MAX_ROWS,
+    NUMBER,
+    START,
+    WIDTH,
+    color,
+    color_scale,
+    dash,
+    shape,
+)
 from gradfit.charts.view import FitView
 
 __all__ = ["fitted_line_chart", "residuals_chart", "points_frame", "lines_frame",
            "sample_rows", "x_range", "scatter_layer", "lines_layer", "predicted_layers",
-           "diagonal_layer", "predicted_axes", "DASH"]
-
-#: stroke dash per line style: iterative fits solid, the exact optimum and the guess dashed
-DASH = alt.Scale(domain=["fit", "exact", "start"], range=[[1, 0], [7, 4], [2, 3]])
+           "diagonal_layer", "predicted_axes", "fit_points"]
 
 
 def sample_rows(n: int, limit: int, seed: int = 0) -> np.ndarray:
@@ -45,10 +52,6 @@ def x_range(view: FitView) -> tuple[float, float]:
     return float(x.min()), float(x.max())
 
 
-def _style(view: FitView, name: str) -> str:
-    return "exact" if view.is_exact(name) else ("start" if name == START else "fit")
-
-
 def lines_frame(view: FitView) -> pd.DataFrame:
     """Each fit's line (and the start guess) over the first feature's range: two rows each.
 
@@ -62,7 +65,7 @@ def lines_frame(view: FitView) -> pd.DataFrame:
     for name, coef, b in items:
         r = view.results.get(name)
         for x in (lo, hi):
-            rows.append({"fit": name, "style": _style(view, name), "x": x,
+            rows.append({"fit": name, "x": x,
                          "yhat": float(coef[0] * x + b), "slope": float(coef[0]),
                          "intercept": float(b),
                          "objective": float(r.objective) if r is not None else np.nan})
@@ -83,8 +86,10 @@ def scatter_layer(view: FitView) -> alt.Chart:
     weighted = view.sample_weight is not None and np.ptp(view.weights()) > 0
     tips = [alt.Tooltip("row:Q", title="row"), alt.Tooltip("x:Q", title=x_title),
             alt.Tooltip("y:Q", title=y_title), alt.Tooltip("set:N", title="set")]
-    enc = {"x": alt.X("x:Q", title=x_title, scale=alt.Scale(zero=False)),
-           "y": alt.Y("y:Q", title=y_title, scale=alt.Scale(zero=False)),
+    enc = {"x": alt.X("x:Q", title=x_title, scale=alt.Scale(zero=False),
+                      axis=alt.Axis(format=NUMBER)),
+           "y": alt.Y("y:Q", title=y_title, scale=alt.Scale(zero=False),
+                      axis=alt.Axis(format=NUMBER)),
            "shape": _shape(view),
            "tooltip": tips}
     if weighted:
@@ -95,18 +100,19 @@ def scatter_layer(view: FitView) -> alt.Chart:
 
 
 def lines_layer(view: FitView, include=None, legend=None) -> alt.Chart:
-    """Each fit's line (the exact one dashed, the start guess dotted).
+    """Each fit's line, in its own colour and dash pattern (the exact one in black dashes,
+    the start guess dotted), so identical fits stay visible on top of each other.
 
-    `include` limits the lines drawn; `legend` lists the names in the colour legend
-    (default: those drawn).
+    `include` limits the lines drawn; `legend` lists the names in the legend (default:
+    those drawn).
     """
     df = lines_frame(view)
     if include is not None:
         df = df[df["fit"].isin(list(include))]
+    shown = list(df["fit"]) if legend is None else legend
     return alt.Chart(df).mark_line(strokeWidth=2.5).encode(
-        x="x:Q", y="yhat:Q",
-        color=color(view, list(df["fit"]) if legend is None else legend),
-        strokeDash=alt.StrokeDash("style:N", scale=DASH, legend=None),
+        x="x:Q", y="yhat:Q", color=color(view, shown, symbol="stroke"),
+        strokeDash=dash(view, shown),
         detail="fit:N",
         tooltip=[alt.Tooltip("fit:N"), alt.Tooltip("slope:Q", format=".6g"),
                  alt.Tooltip("intercept:Q", format=".6g"),
@@ -134,7 +140,9 @@ def fitted_line_chart(view: FitView) -> alt.LayerChart:
         title = f"{view.target_name} against {view.feature_names[0]}: the data and each fit"
     else:
         chart = alt.layer(*predicted_layers(view))
-        title = f"predicted against actual {view.target_name}"
+        title = alt.Title(f"predicted against actual {view.target_name}",
+                          subtitle=("test rows filled, training rows hollow"
+                                    if view.X_test is not None else alt.Undefined))
     return chart.properties(width=WIDTH, height=HEIGHT, title=title)
 
 
@@ -149,13 +157,29 @@ def diagonal_layer(view: FitView) -> alt.Chart:
 
 def predicted_axes(view: FitView) -> tuple[alt.X, alt.Y]:
     """Position encodings of the predicted-against-actual chart."""
-    return (alt.X("actual:Q", title=f"actual {view.target_name}", scale=alt.Scale(zero=False)),
+    return (alt.X("actual:Q", title=f"actual {view.target_name}", scale=alt.Scale(zero=False),
+                  axis=alt.Axis(format=NUMBER)),
             alt.Y("predicted:Q", title=f"predicted {view.target_name}",
-                  scale=alt.Scale(zero=False)))
+                  scale=alt.Scale(zero=False), axis=alt.Axis(format=NUMBER)))
+
+
+def fit_points(chart: alt.Chart, view: FitView, names, test: bool = False, size: int = 30,
+               mark: dict | None = None, **enc) -> alt.Chart:
+    """Points of each fit in `chart`: its own colour and shape, drawn hollow so that
+    overlapping points of two fits never blend into a colour of neither.  With `test`,
+    rows whose ``set`` field is ``"test"`` are filled; `mark` adds mark properties."""
+    if test:
+        enc["fill"] = alt.condition("datum.set == 'test'",
+                                    alt.Fill("fit:N", scale=color_scale(view), legend=None),
+                                    alt.value("transparent"))
+    return chart.mark_point(filled=False, strokeWidth=1.3, opacity=0.85, size=size,
+                            **(mark or {})).encode(
+        color=color(view, names),
+        shape=shape(view, names), **enc)
 
 
 def predicted_layers(view: FitView) -> list[alt.Chart]:
-    """Predicted against actual for every fit (test rows as squares), and the diagonal.
+    """Predicted against actual for every fit (test rows filled), and the diagonal.
 
     Diverged fits are left out.
     """
@@ -172,12 +196,10 @@ def predicted_layers(view: FitView) -> list[alt.Chart]:
                                         "predicted": view.predict(X[idx], coef, b)}))
     df = pd.concat(frames, ignore_index=True)
     x, y = predicted_axes(view)
-    pts = alt.Chart(df).mark_point(filled=True, opacity=0.5, size=24).encode(
-        x=x, y=y, color=color(view, names),
-        shape=_shape(view),
-        tooltip=[alt.Tooltip("fit:N"), alt.Tooltip("set:N"), alt.Tooltip("row:Q"),
-                 alt.Tooltip("actual:Q", format=".6g"),
-                 alt.Tooltip("predicted:Q", format=".6g")])
+    pts = fit_points(alt.Chart(df), view, names, test=view.X_test is not None, x=x, y=y,
+                     tooltip=[alt.Tooltip("fit:N"), alt.Tooltip("set:N"), alt.Tooltip("row:Q"),
+                              alt.Tooltip("actual:Q", format=".6g"),
+                              alt.Tooltip("predicted:Q", format=".6g")])
     return [pts.interactive(name="zoom_data"), diagonal_layer(view)]
 
 
@@ -204,10 +226,12 @@ def residuals_chart(view: FitView) -> alt.LayerChart:
         frames.append(pd.DataFrame({"fit": name, "row": idx, "fitted": fitted,
                                     "residual": view.y[idx] - fitted}))
     df = pd.concat(frames, ignore_index=True)
-    pts = alt.Chart(df).mark_point(filled=True, opacity=0.5, size=24).encode(
-        x=alt.X("fitted:Q", title=f"fitted {view.target_name}", scale=alt.Scale(zero=False)),
-        y=alt.Y("residual:Q", title="residual (actual − fitted)", axis=alt.Axis(format="~g")),
-        color=color(view, names),
+    pts = fit_points(
+        alt.Chart(df), view, names,
+        x=alt.X("fitted:Q", title=f"fitted {view.target_name}", scale=alt.Scale(zero=False),
+                axis=alt.Axis(format=NUMBER)),
+        y=alt.Y("residual:Q", title="residual (actual − fitted)",
+                axis=alt.Axis(format=NUMBER)),
         tooltip=[alt.Tooltip("fit:N"), alt.Tooltip("row:Q"),
                  alt.Tooltip("fitted:Q", format=".6g"),
                  alt.Tooltip("residual:Q", format=".6g")])

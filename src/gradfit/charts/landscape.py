@@ -16,16 +16,67 @@ import pandas as pd
 from gradfit.charts.style import MAX_ROWS, START, thin_index
 from gradfit.charts.view import FitView
 
-__all__ = ["default_axes", "axis_label", "theta", "path_frame", "extent", "objective_grid",
-           "contour_levels", "contour_frame"]
+__all__ = ["default_axes", "resolve_axes", "standardized_coef", "axes_note", "axis_label",
+           "theta", "path_frame", "extent", "objective_grid", "contour_levels",
+           "contour_frame"]
+
+
+def standardized_coef(view: FitView) -> np.ndarray:
+    """The reference fit's coefficients times their feature's (weighted) standard
+    deviation: each feature's effect in units of the target, comparable across features."""
+    coef, _ = view.reference()
+    s = view.weights() / view.weights().sum()
+    mean = s @ view.X
+    sd = np.sqrt(np.maximum(s @ (view.X - mean) ** 2, 0.0))
+    return coef * sd
 
 
 def default_axes(view: FitView) -> tuple[int, int]:
-    """(slope, intercept) for one feature, else the two leading coefficients.
+    """The path chart's two axes when none are named.
 
-    Both are ``(0, 1)``: with one feature, axis 1 is the intercept.
+    One feature: (slope, intercept), i.e. ``(0, 1)``.  Two: the two coefficients.  More:
+    the two largest standardized coefficients (:func:`standardized_coef`, in absolute
+    value, the larger on the x axis); ties go to the earlier column.
     """
-    return (0, 1)
+    d = view.n_features
+    if d <= 2:
+        return (0, 1)
+    order = np.argsort(-np.abs(np.nan_to_num(standardized_coef(view))), kind="stable")
+    return int(order[0]), int(order[1])
+
+
+def resolve_axes(view: FitView, coords=None) -> tuple[int, int]:
+    """Axes from `coords`: None (:func:`default_axes`), two feature names (``"intercept"``
+    names the intercept) or two indices into ``(coef_0, ..., coef_{d-1}, intercept)``."""
+    if coords is None:
+        return default_axes(view)
+    if isinstance(coords, str) or len(coords) != 2:
+        raise ValueError(f"coords must name two parameters, e.g. coords=('x1', 'x3'); "
+                         f"got {coords!r}")
+    names = list(view.feature_names) + ["intercept"]
+    out = []
+    for c in coords:
+        if isinstance(c, (int, np.integer)) and not isinstance(c, bool):
+            out.append(int(c))
+        elif isinstance(c, str) and c in names:
+            out.append(names.index(c))
+        else:
+            raise ValueError(f"coords: {c!r} is not a parameter of this fit; choose two of "
+                             f"{names}")
+    return _check_axes(view, out)
+
+
+def axes_note(view: FitView, axes) -> str | None:
+    """One line saying which parameters the path chart shows and why (None for one feature)."""
+    d = view.n_features
+    if d == 1 and tuple(axes) == (0, 1):
+        return None
+    labels = " and ".join(view.feature_names[a] if a < d else "intercept" for a in axes)
+    why = ""
+    if d > 2 and tuple(axes) == default_axes(view):
+        why = ", the largest standardized of " + str(d)
+    held = "optimum" if view.exact is not None else "best fit"
+    return f"over {labels}{why}; the rest held at the {held}"
 
 
 def axis_label(view: FitView, axis: int) -> str:
@@ -62,7 +113,7 @@ def path_frame(view: FitView, axes=None, limit: int = MAX_ROWS // 2) -> pd.DataF
     (objective above ``view.divergence_bound()`` or not finite) are dropped; long
     histories are thinned to `limit` rows in all.
     """
-    a, c = _check_axes(view, axes or default_axes(view))
+    a, c = resolve_axes(view, axes)
     names = view.path_names
     per = max(limit // max(len(names), 1), 2)
     frames = []
@@ -98,7 +149,7 @@ def _marks(view: FitView, axes) -> list[tuple[str, float, float]]:
 
 def extent(view: FitView, axes=None, margin: float = 0.12) -> tuple[tuple, tuple]:
     """Grid ranges ``((p_lo, p_hi), (q_lo, q_hi))`` covering paths, fits and start."""
-    axes = _check_axes(view, axes or default_axes(view))
+    axes = resolve_axes(view, axes)
     path = path_frame(view, axes)
     marks = [(p, q) for name, p, q in _marks(view, axes)
              if name in (START, view.reference_name) or not view.diverged(name)]
@@ -128,7 +179,7 @@ def objective_grid(view: FitView, axes=None, num: int = 60, ext=None):
     parameter at the reference point.  Computed exactly from weighted moments about the
     reference (a quadratic), which keeps digits near the optimum.
     """
-    a, c = _check_axes(view, axes or default_axes(view))
+    a, c = resolve_axes(view, axes)
     (plo, phi), (qlo, qhi) = ext or extent(view, (a, c))
     p, q = np.linspace(plo, phi, num), np.linspace(qlo, qhi, num)
     th0 = theta(*view.reference())

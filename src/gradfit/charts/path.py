@@ -8,7 +8,7 @@ import pandas as pd
 
 from gradfit.charts import landscape as ls
 from gradfit.charts.raster import colorize, png_data_url
-from gradfit.charts.style import HEIGHT, START, WIDTH, color
+from gradfit.charts.style import HEIGHT, START, WIDTH, color, dash
 from gradfit.charts.view import FitView
 
 __all__ = ["descent_path_chart", "path_chart", "path_layers", "heatmap_frame", "path_scales"]
@@ -60,8 +60,9 @@ def descent_path_chart(view: FitView, axes=None, num: int = 24,
                        line_num: int = 121) -> alt.LayerChart:
     """Contours of the squared objective with each iterative solver's path on top.
 
-    One feature: over (slope, intercept).  Several: over two coefficients (`axes`,
-    default the two leading ones), every other parameter held at the exact optimum.
+    One feature: over (slope, intercept).  Two: over the two coefficients.  More: over
+    two coefficients (`axes`, default the two largest standardized ones), every other
+    parameter held at the exact optimum; the subtitle says which.
     The grid covers every path, the optimum and the start guess.  A log-coloured
     heatmap plus contour lines at geometrically spaced levels show the bowl; plain
     descent's zig-zag and momentum's overshoot show in the drawn points.  Zoom and pan
@@ -71,8 +72,9 @@ def descent_path_chart(view: FitView, axes=None, num: int = 24,
     ----------
     view : FitView
         The data and the fits.
-    axes : (int, int), optional
-        Indices into ``(coef_0, ..., coef_{d-1}, intercept)`` for the x and y axes.
+    axes : (int or str, int or str), optional
+        The x and y axes: indices into ``(coef_0, ..., coef_{d-1}, intercept)`` or
+        feature names (``"intercept"`` for the intercept).
     num : int, default 24
         Cells per side of the transparent grid that shows the objective on hover.
     line_num : int, default 121
@@ -82,17 +84,16 @@ def descent_path_chart(view: FitView, axes=None, num: int = 24,
     -------
     altair.LayerChart
     """
-    return path_chart(view, path_layers(view, axes, num, line_num))
+    axes = ls.resolve_axes(view, axes)
+    return path_chart(view, path_layers(view, axes, num, line_num), axes)
 
 
-def path_chart(view: FitView, layers) -> alt.LayerChart:
-    """Wrap the path chart's layers: size, title, colour scales kept apart."""
+def path_chart(view: FitView, layers, axes=None) -> alt.LayerChart:
+    """Wrap the path chart's layers: size and title (saying which parameters)."""
+    note = ls.axes_note(view, ls.resolve_axes(view, axes))
     title = alt.Title("descent paths over the objective's contours",
-                      subtitle=("other parameters held at the optimum"
-                                if view.n_features > 1 else None) or alt.Undefined)
-    return alt.layer(*layers).resolve_scale(color="independent", stroke="independent"
-                                            ).properties(width=WIDTH, height=HEIGHT,
-                                                         title=title)
+                      subtitle=note or alt.Undefined)
+    return alt.layer(*layers).properties(width=WIDTH, height=HEIGHT, title=title)
 
 
 def _raster_layer(p, q, F, base: float, x: alt.X, y: alt.Y) -> alt.Chart:
@@ -119,7 +120,7 @@ def path_layers(view: FitView, axes=None, num: int = 24,
     ``num x num`` grid of cells that shows the objective's value on hover, contour lines,
     each path, and the optimum and start guess as diamonds.
     """
-    axes = ls._check_axes(view, axes or ls.default_axes(view))
+    axes = ls.resolve_axes(view, axes)
     ext = ls.extent(view, axes)
     x, y = path_scales(view, axes, ext, fields=("p0", "q0"))
     p, q, F = ls.objective_grid(view, axes, num=line_num, ext=ext)
@@ -152,7 +153,9 @@ def path_layers(view: FitView, axes=None, num: int = 24,
                 alt.Tooltip("q:Q", title=ls.axis_label(view, axes[1]), format=".6g")]
         pc = alt.Chart(paths)
         layers += [pc.mark_line(clip=True, strokeWidth=1.6).encode(
-                       order="k:Q", color=color(view, shown), **enc),
+                       order="k:Q", color=color(view, shown, symbol="stroke"),
+                       strokeDash=dash(view, shown),
+                       **enc),
                    pc.mark_point(clip=True, filled=True, size=22, opacity=0.9).encode(
                        tooltip=tips, color=color(view, shown, legend=False), **enc)]
     layers.append(alt.Chart(marks).mark_point(

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from gradfit.charts.models import exact_result
 from gradfit.cli.errors import UserError, options_checked_by_core
 
 __all__ = ["fit_estimator", "fit_result", "exact_result", "write_view_files"]
@@ -75,23 +76,6 @@ def fit_result(X, y, params: dict, callback=None):
         result = gradfit.fit(X, y, **kwargs)
         seconds = time.perf_counter() - t0
     return result, seconds
-
-
-_EXACT_KEYS = ("fit_intercept", "loss", "epsilon", "penalty", "alpha", "l1_ratio")
-
-
-def exact_result(X, y, params: dict):
-    """The exact optimum of the same problem, or None when the core has no closed form
-    for it (e.g. huber loss or an L1 penalty)."""
-    import gradfit
-
-    kwargs = {k: params[k] for k in _EXACT_KEYS if k in params}
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return gradfit.fit(X, y, solver="exact", **kwargs)
-    except (ValueError, NotImplementedError, ArithmeticError):
-        return None
 
 
 def write_view_files(view, *, report=None, plots=None) -> dict:

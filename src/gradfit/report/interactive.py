@@ -16,6 +16,7 @@ import pandas as pd
 from gradfit.charts import landscape as ls
 from gradfit.charts.fit import (
     diagonal_layer,
+    fit_points,
     lines_layer,
     predicted_axes,
     residuals_chart,
@@ -23,9 +24,9 @@ from gradfit.charts.fit import (
     scatter_layer,
     x_range,
 )
-from gradfit.charts.loss import loss_layers
+from gradfit.charts.loss import loss_layers, loss_title
 from gradfit.charts.path import path_chart, path_layers
-from gradfit.charts.style import HEIGHT, MAX_ROWS, START, WIDTH, color, thin_index
+from gradfit.charts.style import HEIGHT, MAX_ROWS, START, WIDTH, color, dash, thin_index
 from gradfit.charts.view import FitView
 
 __all__ = ["SLIDER", "slider_frame", "report_chart"]
@@ -38,7 +39,7 @@ def _clean(a: np.ndarray) -> np.ndarray:
     return np.where(np.isfinite(a), a, np.nan)
 
 
-def slider_frame(view: FitView, max_steps: int = 1001, thinned: int = 400):
+def slider_frame(view: FitView, max_steps: int = 1001, thinned: int = 400, axes=None):
     """Every iterative fit's state at each slider value.
 
     The slider runs over epochs when the fits' recorded epochs are contiguous and at
@@ -51,7 +52,8 @@ def slider_frame(view: FitView, max_steps: int = 1001, thinned: int = 400):
     -------
     frame : DataFrame
         Columns: key (``"<fit>:<value>"``), v (slider value), epoch (the value's epoch),
-        fit, rec_epoch, objective, c0..c{d-1}, b, p, q (the path chart's axes).
+        fit, rec_epoch, objective, c0..c{d-1}, b, p, q (the path chart's `axes`, by
+        default :func:`gradfit.charts.landscape.default_axes`).
     values_are_epochs : bool
     """
     names = view.path_names
@@ -63,7 +65,7 @@ def slider_frame(view: FitView, max_steps: int = 1001, thinned: int = 400):
     if not contiguous:
         epochs = epochs[thin_index(len(epochs), min(thinned, room))]
     values = epochs if contiguous else np.arange(len(epochs))
-    a, c = ls.default_axes(view)
+    a, c = ls.resolve_axes(view, axes)
     bound = view.divergence_bound()
     frames = []
     for name in names:
@@ -109,8 +111,9 @@ def _moving_fit(view: FitView, frame: pd.DataFrame, slider) -> list[alt.Chart]:
             ).transform_calculate(yhat=_prediction_expr(d), x="datum.x0"
             ).transform_filter("isValid(datum.yhat) && isFinite(datum.yhat)")
         return [chart.mark_line(strokeWidth=3.5, ariaRoleDescription="moving-fit").encode(
-            x="x:Q", y="yhat:Q", color=color(view, every), detail="fit:N",
-            tooltip=tips)]
+            x="x:Q", y="yhat:Q", color=color(view, every, symbol="stroke"),
+            strokeDash=dash(view, every),
+            detail="fit:N", tooltip=tips)]
     idx = sample_rows(view.X.shape[0], max(1500 // len(names), 50))
     rows = []
     for k in names:
@@ -123,11 +126,11 @@ def _moving_fit(view: FitView, frame: pd.DataFrame, slider) -> list[alt.Chart]:
         ).transform_lookup(lookup="key", from_=_lookup(frame, d)
         ).transform_calculate(predicted=_prediction_expr(d)
         ).transform_filter("isValid(datum.predicted) && isFinite(datum.predicted)")
-    return [chart.mark_point(filled=True, size=26, opacity=0.6,
-                             ariaRoleDescription="moving-fit").encode(
-        x=x, y=y, color=color(view, names),
-        tooltip=tips + [alt.Tooltip("row:Q"), alt.Tooltip("actual:Q", format=".6g"),
-                        alt.Tooltip("predicted:Q", format=".6g")])]
+    return [fit_points(chart, view, names, size=26,
+                       mark={"ariaRoleDescription": "moving-fit"}, x=x, y=y,
+                       tooltip=tips + [alt.Tooltip("row:Q"),
+                                       alt.Tooltip("actual:Q", format=".6g"),
+                                       alt.Tooltip("predicted:Q", format=".6g")])]
 
 
 def _at_slider(frame: pd.DataFrame, slider) -> alt.Chart:
@@ -144,7 +147,7 @@ def _label(frame: pd.DataFrame, slider, values_are_epochs: bool) -> alt.Chart:
                               fontWeight="bold", color="#333333").encode(text="label:N")
 
 
-def report_chart(view: FitView) -> alt.TopLevelMixin:
+def report_chart(view: FitView, axes=None) -> alt.TopLevelMixin:
     """The four charts in a 2 x 2 grid, sharing an iteration slider.
 
     With iterative fits the slider drives the fitted line (or predicted points), the
@@ -154,12 +157,16 @@ def report_chart(view: FitView) -> alt.TopLevelMixin:
     ----------
     view : FitView
         The data and the fits.
+    axes : pair of int or str, optional
+        The descent path's two parameters (see
+        :func:`gradfit.charts.landscape.resolve_axes`).
 
     Returns
     -------
     altair.VConcatChart
     """
-    frame, values_are_epochs = slider_frame(view)
+    axes = ls.resolve_axes(view, axes)
+    frame, values_are_epochs = slider_frame(view, axes=axes)
     has_slider = len(frame) > 0
     names = view.path_names
     if view.n_features == 1:
@@ -170,8 +177,8 @@ def report_chart(view: FitView) -> alt.TopLevelMixin:
     else:
         title = f"predicted against actual {view.target_name}"
         fit_layers = [diagonal_layer(view)]
-    p_layers = path_layers(view)
-    l_layers, floor = loss_layers(view)
+    p_layers = path_layers(view, axes)
+    l_layers, loss_axes = loss_layers(view)
     slider = None
     if has_slider:
         values = frame["v"].to_numpy()
@@ -191,20 +198,21 @@ def report_chart(view: FitView) -> alt.TopLevelMixin:
                      alt.Tooltip("objective:Q", format=".8g")]))
         at_loss = _at_slider(frame, slider).transform_filter("isValid(datum.objective)"
                                                              ).transform_calculate(
-            shown=f"max(datum.objective, {floor!r})")
+            shown=loss_axes.expr())
         l_layers += [at_loss.mark_rule(color="#555555", strokeDash=[2, 2]).encode(
-                         x="epoch:Q"),
+                         x=loss_axes.x()),
                      at_loss.mark_point(size=110, filled=True, stroke="black").encode(
-                         x="rec_epoch:Q", y="shown:Q", color=color(view, names),
+                         x=loss_axes.x("rec_epoch"), y=loss_axes.y(),
+                         color=color(view, names, legend=False),
                          tooltip=[alt.Tooltip("fit:N"), alt.Tooltip("rec_epoch:Q",
                                                                      title="epoch"),
                                   alt.Tooltip("objective:Q", format=".8g")])]
     fit = alt.layer(*fit_layers).properties(width=WIDTH, height=HEIGHT, title=title)
     loss = alt.layer(*l_layers).properties(width=WIDTH, height=HEIGHT,
-                                           title="objective per iteration")
+                                           title=loss_title(view, loss_axes))
     apart = dict(color="independent", shape="independent", size="independent",
                  strokeDash="independent")
-    top = alt.hconcat(fit, path_chart(view, p_layers)).resolve_scale(**apart)
+    top = alt.hconcat(fit, path_chart(view, p_layers, axes)).resolve_scale(**apart)
     bottom = alt.hconcat(loss, residuals_chart(view)).resolve_scale(**apart)
     chart = alt.vconcat(top, bottom).resolve_scale(**apart)
     if slider is not None:
