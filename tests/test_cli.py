@@ -217,15 +217,51 @@ def test_compare(capsys, data):
     assert code == 0 and "gap to exact" in out and "sklearn-sgd" in out and "adam" not in out
 
 
-def test_demo(capsys, tmp_path):
+def _demo_files_ok(out_dir, rec):
+    assert (out_dir / "report.html").stat().st_size > 1000
+    assert "Statistical summary" in (out_dir / "report.html").read_text(encoding="utf-8")
+    pngs = sorted(out_dir.glob("*.png"))
+    assert pngs and [str(p) for p in pngs] == sorted(rec["files"]["plots"])
+    for png in pngs:
+        decode_png(png)
+
+
+def test_demo_runs_the_tutorial_by_default(capsys, tmp_path, shared_data):
     out_dir = tmp_path / "demo"
     code, out, err = cli(capsys, "demo", "--out", out_dir, "--json")
     assert code == 0, err
     rec = json.loads(out)
     rows = {r["method"]: r for r in rec["rows"]}
+    assert rec["data"] == {"name": "tutorial", "feature": "x", "target": "y", "n_train": 100,
+                           "n_test": 0}
+    assert list(rows) == ["starting guess", "gradient descent (rate 1e-4)",
+                          "gradient descent (auto rate)", "momentum (rate 1e-4)", "exact"]
+    # the tutorial's published numbers (shared/data/blog/README.md)
+    start, loop = rows["starting guess"], rows["gradient descent (rate 1e-4)"]
+    assert start["train_mse"] == pytest.approx(5565.107834483211, rel=1e-12)
+    assert loop["intercept"] == pytest.approx(0.08893651993741346, rel=1e-12)
+    assert loop["slope"] == pytest.approx(1.4777440851894448, rel=1e-12)
+    assert loop["train_mse"] == pytest.approx(112.61481011613473, rel=1e-12)
+    assert loop["n_iter"] == 1000 and loop["test_r2"] is None
+    ref = np.loadtxt(shared_data / "blog" / "demo.csv", delimiter=",", skiprows=1)
+    slope, icpt = np.polyfit(ref[:, 0], ref[:, 1], 1)
+    for name in ("exact", "gradient descent (auto rate)"):
+        assert rows[name]["slope"] == pytest.approx(slope, rel=1e-9)
+        assert rows[name]["intercept"] == pytest.approx(icpt, rel=1e-9)
+    assert rows["exact"]["train_mse"] == pytest.approx(110.257383466213, rel=1e-12)
+    assert loop["train_r2"] == pytest.approx(0.590, abs=5e-4)
+    _demo_files_ok(out_dir, rec)
+
+
+def test_demo_diabetes(capsys, tmp_path):
+    out_dir = tmp_path / "demo"
+    code, out, err = cli(capsys, "demo", "--data", "diabetes", "--out", out_dir, "--json")
+    assert code == 0, err
+    rec = json.loads(out)
+    rows = {r["method"]: r for r in rec["rows"]}
     assert list(rows) == ["starting guess", "gradient descent", "momentum", "exact"]
-    assert rec["data"] == {"feature": "bmi", "target": "disease progression", "n_train": 353,
-                           "n_test": 89}
+    assert rec["data"] == {"name": "diabetes", "feature": "bmi",
+                           "target": "disease progression", "n_train": 353, "n_test": 89}
     exact = rows["exact"]
     assert rows["starting guess"]["train_mse"] > 5 * exact["train_mse"]
     for name in ("gradient descent", "momentum"):
@@ -236,16 +272,16 @@ def test_demo(capsys, tmp_path):
 
     from gradfit.cli.cmd_demo import load_demo_data
 
-    X, X_test, y, y_test = load_demo_data()
+    X, X_test, y, y_test = load_demo_data("diabetes")
     lr = LinearRegression().fit(X, y)
     assert exact["slope"] == pytest.approx(lr.coef_[0], rel=1e-10)
     assert exact["test_r2"] == pytest.approx(lr.score(X_test, y_test), rel=1e-10)
-    assert (out_dir / "report.html").stat().st_size > 1000
-    assert "Statistical summary" in (out_dir / "report.html").read_text(encoding="utf-8")
-    pngs = sorted(out_dir.glob("*.png"))
-    assert pngs and [str(p) for p in pngs] == sorted(rec["files"]["plots"])
-    for png in pngs:
-        decode_png(png)
+    _demo_files_ok(out_dir, rec)
+
+
+def test_demo_rejects_an_unknown_data_set(capsys):
+    code, out, err = cli(capsys, "demo", "--data", "iris")
+    assert code == 2 and "invalid choice: 'iris'" in err and "tutorial" in err
 
 
 # ------------------------------------------------------------------ help, version, progress
