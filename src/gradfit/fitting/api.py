@@ -83,7 +83,7 @@ def fit(X, y, sample_weight=None, *, callback=None, coef_init=None, intercept_in
     """
     p = check_params(params)
     X, y, sw, single = prepare_data(X, y, sample_weight, feature_names)
-    if p.solver == "exact":  # it uses long double input to the full (NIST's Filip needs it)
+    if p.spec.kind == "closed_form":  # long double input is used to the full (NIST Filip)
         from gradfit.solvers.exact import exact_result
 
         return squeeze_single(exact_result(p, X, y, sw), single)

@@ -99,7 +99,7 @@ def fit_dask(X, y=None, sample_weight=None, *, client=None, callback=None, coef_
     passes0 = data.passes
     t0 = time.perf_counter()
     try:
-        if p.solver == "exact":
+        if p.spec.kind == "closed_form":
             res = _exact_result(p, data, exact_refine, exact_method)
         else:
             res = _iterative_result(p, data, callback, coef_init, intercept_init)

@@ -184,7 +184,7 @@ def resolve_rate(p: FitParams, obj: Objective):
             lr0 = p.spec.spread_share * max(target_spread(obj.data, obj.gram_stats), 1e-12)
         elif minibatch:
             lr0 = 1.0 / obj.batch_lipschitz(p.batch_size)
-            if p.solver in ("momentum", "nesterov"):
+            if p.spec.name in ("momentum", "nesterov"):
                 lr0 *= 1.0 - p.momentum
         else:
             lr0 = 1.0 / obj.lipschitz()
@@ -229,7 +229,7 @@ def _compiled_epoch(p: FitParams, obj: Objective, schedule):
         from gradfit.solvers import minibatch_numba
     except ImportError:
         return None
-    return minibatch_numba.epoch_runner(obj, p.batch_size, p.solver, p.momentum, schedule)
+    return minibatch_numba.epoch_runner(obj, p.batch_size, p.spec.name, p.momentum, schedule)
 
 
 def run_solver(obj: Objective, P0, p: FitParams, hooks: Hooks, rng):
@@ -281,7 +281,7 @@ def make_result(obj: Objective, out, p: FitParams, lr0, certifier, info=None) ->
             reason += (f"; but the certificate puts the coefficients {cert['coef_rel_error']:.2g}"
                        f" (relative) from the optimum, short of the {TARGET_REL_ERROR:g} target")
     res = FitResult(coef, icpt, out.n_iter, converged, reason, out.objective,
-                    out.history, solver=p.solver, learning_rate=lr0,
+                    out.history, solver=p.spec.name, learning_rate=lr0,
                     lipschitz=obj.lipschitz_value,
                     info=dict(out.info, standardized=obj.scaling.kind, **(info or {})),
                     certificate=cert)
@@ -289,16 +289,16 @@ def make_result(obj: Objective, out, p: FitParams, lr0, certifier, info=None) ->
         digits = cert.get("digits")
         got = (f"; the coefficients are certified to {digits} significant digits"
                if digits is not None else "")
-        warn_user(f"{p.solver} did not converge: {reason}{got}. {_advice(p, obj)}")
+        warn_user(f"{p.spec.name} did not converge: {reason}{got}. {_advice(p, obj)}")
     return res
 
 
 def _advice(p: FitParams, obj: Objective) -> str:
-    if not obj.scaling.is_diagonal or p.solver == "exact":
+    if not obj.scaling.is_diagonal or p.spec.kind == "closed_form":
         return ("The data are too ill-conditioned for more digits by gradient steps in "
                 "double precision; solver='exact' gives the least-squares answer to full "
                 "precision" if p.loss == "squared" else "Increase max_iter or loosen tol")
-    faster = [s for s in ("nesterov", "lbfgs", "exact") if s != p.solver
+    faster = [s for s in ("nesterov", "lbfgs", "exact") if s != p.spec.name
               and (s != "exact" or (p.loss == "squared" and p.penalty_record.is_smooth))
               and (s != "lbfgs" or p.penalty_record.is_smooth)]
     return ("Increase max_iter, loosen tol, or use a faster solver ("

@@ -44,7 +44,7 @@ AUTO_CACHE_MIN_PASSES = 3
 def _estimated_passes(p: FitParams) -> int:
     """A lower bound of the passes a fit makes over the data (the validating scan
     included): see the table in docs/out-of-core.md."""
-    if p.solver == "exact":
+    if p.spec.kind == "closed_form":
         return 2
     moments = 2 if p.standardize else 0
     epochs = p.max_iter * (2 if p.batch_size is not None else 1)
@@ -152,7 +152,7 @@ def fit_backend(data, *, single_output=None, callback=None, coef_init=None,
         if cache is not None:
             data.use_cache(cache)
     single = data.k == 1 if single_output is None else bool(single_output)
-    if p.solver == "exact":
+    if p.spec.kind == "closed_form":
         if checkpoint is not None:
             raise ValueError("solver='exact' makes one pass: it has no epochs to checkpoint")
         return driver.squeeze_single(_exact_stream(p, data), single)

@@ -14,8 +14,8 @@ from dataclasses import dataclass, fields
 import numpy as np
 
 from gradfit.data.validation import check_param
-from gradfit.model.losses import LOSSES
-from gradfit.model.penalties import make_penalty
+from gradfit.model.losses import LOSSES, Loss, register_loss
+from gradfit.model.penalties import make_penalty, penalty_parts
 from gradfit.solvers import registry
 from gradfit.solvers.schedules import SCHEDULES
 
@@ -64,10 +64,18 @@ class FitParams:
 
     @property
     def spec(self) -> registry.SolverSpec:
-        return registry.get_solver(self.solver)
+        return registry.resolve(self.solver)
 
     def validate(self) -> FitParams:
-        check_param("solver", self.solver, choices=registry.names())
+        """Check every value; a loss object is registered (by name), a solver may be a
+        name, a SolverSpec or an Optimizer (a first-order update rule), a penalty a name or
+        an object following ``gradfit.model.penalties.Penalty``."""
+        if isinstance(self.loss, Loss):
+            self.loss = register_loss(self.loss).name
+        if isinstance(self.solver, str):
+            check_param("solver", self.solver, choices=registry.names())
+        else:
+            registry.resolve(self.solver)
         if isinstance(self.learning_rate, str):
             check_param("learning_rate", self.learning_rate, choices=("auto", "backtracking"))
         else:
@@ -102,6 +110,9 @@ class FitParams:
                              f"{self.solver!r} ({spec.summary}) cannot handle; use "
                              "solver='nesterov' (FISTA) or 'gd' (proximal gradient) for l1 and "
                              "elasticnet")
+        if spec.kind in ("cg", "closed_form") and penalty_parts(pen) is None:
+            raise ValueError(f"solver={spec.name!r} needs a built-in penalty (None or 'l2'); a "
+                             "penalty object works with the first-order solvers and lbfgs")
         if spec.squared_only and self.loss != "squared":
             raise ValueError(f"solver={self.solver!r} needs the squared loss; for "
                              f"loss={self.loss!r} use 'lbfgs', 'nesterov' or 'gd'")
@@ -180,9 +191,10 @@ def scaling_kind(p: FitParams, n: int, d: int) -> str:
         return "whiten"
     if not isinstance(p.learning_rate, str):
         return "none"
-    if p.solver == "exact":
+    if p.spec.kind == "closed_form":
         return "none"
-    if (not is_minibatch(p, n) and p.penalty_record.is_smooth and d <= WHITEN_MAX_D
+    parts = penalty_parts(p.penalty_record)
+    if (not is_minibatch(p, n) and parts is not None and not parts[0] and d <= WHITEN_MAX_D
             and not p.early_stopping):
         return "whiten"
     return "diagonal"

@@ -118,9 +118,9 @@ def _params(params) -> FitParams:
     params = dict(params or {})
     known = {f.name for f in fields(FitParams)}
     p = FitParams(**{k: v for k, v in params.items() if k in known}).validate()
-    if p.solver not in INCREMENTAL:
+    if not p.spec.incremental:
         raise ValueError(f"partial_fit needs an incremental solver {INCREMENTAL}; "
-                         f"solver={p.solver!r} needs all the data at once (use fit)")
+                         f"solver={p.spec.name!r} needs all the data at once (use fit)")
     if p.learning_rate == "backtracking":
         raise ValueError("learning_rate='backtracking' needs the whole objective; partial_fit "
                          "sees one chunk at a time: use learning_rate='auto' or a number")

@@ -31,7 +31,7 @@ import numpy as np
 
 from gradfit.model import kernels
 from gradfit.model.losses import get_loss
-from gradfit.model.penalties import Penalty, make_penalty
+from gradfit.model.penalties import Penalty, make_penalty, penalty_parts
 from gradfit.model.scaling import Scaling
 
 __all__ = ["Objective", "column_moments", "STANDARDIZE_KINDS"]
@@ -141,11 +141,12 @@ class Objective:
         self.sigma = scaling.sigma  # None when whitened
         self.c = scaling.penalty_weights  # penalty weights in solver coordinates (diagonal)
         whitened = not scaling.is_diagonal
-        if whitened and not penalty.is_smooth:
-            raise ValueError("whitened coordinates need a smooth penalty (None or 'l2'): the "
-                             "L1 prox is not separable there; use standardize=True")
+        parts = penalty_parts(penalty)
+        if whitened and (parts is None or parts[0]):
+            raise ValueError("whitened coordinates need a built-in smooth penalty (None or "
+                             "'l2'): the L1 prox is not separable there; use standardize=True")
         # the L2 part folds into the smooth term under whitening (its prox is not separable)
-        self.folded_l2 = penalty.l2 if whitened and not penalty.is_zero else 0.0
+        self.folded_l2 = parts[1] if whitened else 0.0
         self.prox_penalty = make_penalty(None, 0.0, 0.0) if whitened else penalty
         self.p = d + (1 if fit_intercept else 0)
         self._lipschitz = None if lipschitz is None else float(lipschitz)
@@ -158,7 +159,11 @@ class Objective:
             if self.G is None:
                 raise ValueError("whitening needs the Gram statistics of the data (gram=)")
             mu = self.gram_stats.mean_x if self.fit_intercept else np.zeros(d)
-            lam = self.penalty.l2 / self.curvature if not self.penalty.is_zero else 0.0
+            parts = penalty_parts(self.penalty)
+            if parts is None or parts[0]:
+                raise ValueError("whitened coordinates need a built-in smooth penalty (None or "
+                                 "'l2'); use standardize=True")
+            lam = parts[1] / self.curvature
             return Scaling.whiten(self.G, mu, lam)
         if moments is None:
             moments = (moments_from_gram(self.gram_stats, self.fit_intercept)
@@ -302,7 +307,10 @@ class Objective:
         for j in range(U.shape[1]):
             _, g = self.raw_pass(U[:, j:j + 1], loss="squared", zero_y=True)
             out[:, j:j + 1] = g / (2.0 * self.S)
-        l2 = self.penalty.l2 if not self.penalty.is_zero else 0.0
+        parts = penalty_parts(self.penalty)
+        if parts is None:
+            raise ValueError("the quadratic form needs a built-in penalty (None or 'l2')")
+        l2 = parts[1]
         if l2:
             w = self.scaling.coef(U[: self.d])
             out[: self.d] += 0.5 * l2 * self.scaling.grad(w)

@@ -22,17 +22,44 @@ Gradient descent on the smooth data term followed by this prox is proximal gradi
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import NamedTuple, Protocol, runtime_checkable
 
 import numpy as np
 
-__all__ = ["Penalty", "make_penalty", "PENALTY_NAMES"]
+__all__ = ["Penalty", "ElasticNetPenalty", "make_penalty", "penalty_parts", "PENALTY_NAMES"]
 
 PENALTY_NAMES = ("none", "l2", "l1", "elasticnet")
 
 
-class Penalty(NamedTuple):
-    """alpha * [l1_ratio ||c w||_1 + (1 - l1_ratio)/2 ||c w||^2]  with the names' l1_ratio."""
+@runtime_checkable
+class Penalty(Protocol):
+    """What the objective and the solvers ask of a penalty alpha * R(w).
+
+    ``c`` holds per-coordinate weights (the penalty on w = c * w~ in the solver's separable
+    coordinates); ``prox(u, step, c)`` is argmin_w step * alpha R(c w) + 1/2 ||w - u||^2.
+    A penalty with ``is_smooth`` True has a gradient (``smooth_grad``) and may be used with
+    the smooth solvers (L-BFGS, CG); any penalty with a prox works with the first-order
+    solvers.  The built-in ones (:class:`ElasticNetPenalty`) also say their ``l1`` and
+    ``l2`` parts, which the closed form, whitening and the certificate use."""
+
+    name: str
+
+    @property
+    def is_zero(self) -> bool: ...
+
+    @property
+    def is_smooth(self) -> bool: ...
+
+    def value(self, w, c=1.0) -> float: ...
+
+    def smooth_grad(self, w, c=1.0): ...
+
+    def prox(self, u, step, c=1.0): ...
+
+
+class ElasticNetPenalty(NamedTuple):
+    """alpha * [l1_ratio ||c w||_1 + (1 - l1_ratio)/2 ||c w||^2]  with the names' l1_ratio:
+    none, l2, l1 and elasticnet."""
 
     name: str
     alpha: float
@@ -81,7 +108,13 @@ class Penalty(NamedTuple):
 
 
 def make_penalty(name, alpha: float, l1_ratio: float) -> Penalty:
-    """Build a Penalty from the estimator's (penalty, alpha, l1_ratio)."""
+    """Build a Penalty from the estimator's (penalty, alpha, l1_ratio); a penalty object
+    (anything following the :class:`Penalty` protocol) is used as it is."""
+    if name is not None and not isinstance(name, str):
+        if not isinstance(name, Penalty):
+            raise ValueError(f"penalty={name!r} is neither a name ({PENALTY_NAMES[1:]}) nor an "
+                             "object with name, is_zero, is_smooth, value, smooth_grad and prox")
+        return name
     name = "none" if name is None else name
     if name not in PENALTY_NAMES:
         raise ValueError(f"penalty={name!r} is not known; use None or one of {PENALTY_NAMES[1:]}")
@@ -96,4 +129,15 @@ def make_penalty(name, alpha: float, l1_ratio: float) -> Penalty:
         l1_ratio = {"none": 0.0, "l2": 0.0, "l1": 1.0}[name]
     if name == "none":
         alpha = 0.0
-    return Penalty(name, alpha, l1_ratio)
+    return ElasticNetPenalty(name, alpha, l1_ratio)
+
+
+def penalty_parts(penalty) -> tuple[float, float] | None:
+    """(l1, l2): the strengths of the L1 and the (1/2) L2 parts, for the built-in penalties
+    (zero for none); None for another penalty object, whose shape the closed form, whitening
+    and the curvature certificate cannot use."""
+    if isinstance(penalty, ElasticNetPenalty):
+        return (0.0, 0.0) if penalty.is_zero else (penalty.l1, penalty.l2)
+    if getattr(penalty, "is_zero", False):
+        return 0.0, 0.0
+    return None

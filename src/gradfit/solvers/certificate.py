@@ -33,6 +33,7 @@ import numpy as np
 
 from gradfit.model import kernels
 from gradfit.model.losses import get_loss
+from gradfit.model.penalties import penalty_parts
 
 __all__ = ["CERTIFY_MAX_D", "Certifier", "MAX_DIGITS"]
 
@@ -55,16 +56,16 @@ class Certifier:
 
     def __init__(self, obj, hessian=None, curvature_pass=True):
         self.obj = obj
-        pen = obj.prox_penalty
-        self.l1 = 0.0 if pen.is_zero else pen.l1
-        self.l2 = 0.0 if pen.is_zero else pen.l2
+        parts = penalty_parts(obj.prox_penalty)
+        known = parts is not None  # another penalty's curvature is not known here
+        self.l1, self.l2 = parts if known else (0.0, 0.0)
         self.c = None if obj.c is None else obj.c[:, 0]
         H = hessian
-        if H is None and obj.loss == "squared":
+        if H is None and obj.loss == "squared" and known:
             H = obj.solver_hessian()
         self.H = None if H is None else self._with_penalty(H)
         self.constant = self.H is not None
-        self.curvature_pass = (curvature_pass and not self.constant and obj.k == 1
+        self.curvature_pass = (curvature_pass and known and not self.constant and obj.k == 1
                                and obj.d <= CERTIFY_MAX_D
                                and get_loss(obj.loss).d2pred is not None)
         self._inv = None

@@ -41,7 +41,6 @@ the loop's operations).  See benchmarks/NOTES.md.
 
 from __future__ import annotations
 
-import inspect
 import math
 
 import numpy as np
@@ -51,7 +50,6 @@ __all__ = ["MAX_BATCH", "available", "epoch_runner", "warmup"]
 MAX_BATCH = 4096  # largest batch run compiled (one kernel block: the same summation order)
 CHUNK_BATCHES = 1 << 16  # batches per compiled call: bounds the learning-rate buffer (512 KiB)
 _LOSS_CODE = {"squared": 0, "huber": 1}
-_OPT_CODE = {"gd": 0, "momentum": 1, "nesterov": 2, "adam": 3}
 _AHEAD = 12  # rows prefetched ahead of the one being read (a row is 1-3 cache lines)
 _ADAM = (0.9, 0.999, 1e-8)  # optimizers.adam()'s defaults, as gradfit.fit builds it
 
@@ -310,27 +308,13 @@ if numba is not None:
 
 # ---------------------------------------------------------------------------- schedules
 def _schedule_spec(schedule):
-    """(kind, a, b, lr0) for a schedule built by gradfit.solvers.schedules, recognised by its code
-    and read with inspect.getclosurevars; None for any other callable."""
-    from gradfit.solvers import schedules
+    """(kind, a, b, lr0) of a :class:`gradfit.solvers.schedules.Schedule` record; None for
+    any other callable (the Python schedule is used)."""
+    from gradfit.solvers.schedules import Schedule
 
-    code = getattr(schedule, "__code__", None)
-    if code is None:
+    if not isinstance(schedule, Schedule):
         return None
-    try:
-        known = {schedules.constant(1.0).__code__: 0,
-                 schedules.inverse_scaling(1.0).__code__: 1,
-                 schedules.step(1.0).__code__: 2,
-                 schedules.cosine(1.0).__code__: 3}
-        kind = known.get(code)
-        if kind is None:
-            return None
-        v = inspect.getclosurevars(schedule).nonlocals
-        a, b = {0: (0.0, 0.0), 1: (v.get("power"), 0.0), 2: (v.get("every"), v.get("drop")),
-                3: (v.get("T"), 0.0)}[kind]
-        return kind, float(a), float(b), float(v["lr0"])
-    except Exception:  # noqa: BLE001 - an unknown shape: the Python schedule is used
-        return None
+    return schedule.code, float(schedule.a), float(schedule.b), float(schedule.lr0)
 
 
 def _rates(schedule, spec, epoch, j0, j1, nb, out):
@@ -374,7 +358,10 @@ def epoch_runner(obj, batch_size, solver, momentum, schedule, *, exact_only=True
     if obj.kernel is not kernels_numba.value_grad and (exact_only
                                                        or obj.kernel is not kernels.value_grad):
         return None
-    if obj.loss not in _LOSS_CODE or solver not in _OPT_CODE:
+    from gradfit.solvers.registry import SOLVERS
+
+    spec = SOLVERS.get(solver)
+    if obj.loss not in _LOSS_CODE or spec is None or spec.compiled is None:
         return None
     X = data.X
     if type(X) is not np.ndarray or X.ndim != 2 or X.dtype not in (np.float32, np.float64):
@@ -389,10 +376,14 @@ def epoch_runner(obj, batch_size, solver, momentum, schedule, *, exact_only=True
     subset = np.flatnonzero(data.mask) if type(data) is RowSubset else None
     mu, sigma = _f64c(obj.mu), _f64c(obj.sigma)
     c = _f64c(obj.c).reshape(d)
-    pen = obj.penalty
-    has_pen = not pen.is_zero
-    l1, l2 = (float(pen.l1), float(pen.l2)) if has_pen else (0.0, 0.0)
-    opt = _OPT_CODE[solver]
+    from gradfit.model.penalties import penalty_parts
+
+    parts = penalty_parts(obj.penalty)
+    if parts is None:  # a penalty object the compiled prox does not know
+        return None
+    l1, l2 = float(parts[0]), float(parts[1])
+    has_pen = bool(l1 or l2)
+    opt = spec.compiled  # the rule's code in _epoch_chunk (gradfit.solvers.registry)
     beta = float(momentum)
     b1, b2, aeps = _ADAM
     nb = -(-n // B)

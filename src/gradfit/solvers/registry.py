@@ -38,7 +38,7 @@ from dataclasses import dataclass
 
 from gradfit.solvers import optimizers
 
-__all__ = ["SolverSpec", "SOLVERS", "register_solver", "get_solver", "names"]
+__all__ = ["SolverSpec", "SOLVERS", "register_solver", "get_solver", "names", "resolve"]
 
 
 @dataclass(frozen=True)
@@ -80,6 +80,19 @@ def get_solver(name) -> SolverSpec:
         return SOLVERS[name]
     except (KeyError, TypeError):
         raise ValueError(f"solver={name!r} is not known; use one of {names()}") from None
+
+
+def resolve(solver) -> SolverSpec:
+    """The record of ``solver``: a registered name, a SolverSpec, or an
+    :class:`~gradfit.solvers.optimizers.Optimizer` (an update rule of your own, run by the
+    training loop with the 1/L rate)."""
+    if isinstance(solver, SolverSpec):
+        return solver
+    if isinstance(solver, optimizers.Optimizer):
+        return SolverSpec(solver.name, "first_order", f"the update rule {solver.name!r}",
+                          lambda p, mb, _opt=solver: _opt, incremental=True, checkpointable=True,
+                          auto_rate="lipschitz")
+    return get_solver(solver)
 
 
 def names(predicate=None) -> tuple[str, ...]:

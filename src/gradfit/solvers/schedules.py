@@ -15,36 +15,74 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 
-__all__ = ["make_schedule", "SCHEDULES"]
+__all__ = ["Schedule", "make_schedule", "SCHEDULES"]
 
 SCHEDULES = ("auto", "constant", "inverse_scaling", "step", "cosine")
+KINDS = ("constant", "inverse_scaling", "step", "cosine")
 
 
-def constant(lr0: float, **_) -> Callable[[float], float]:
-    return lambda t: lr0
+@dataclass(frozen=True)
+class Schedule:
+    """A learning-rate schedule as a parameter record: ``kind`` and its numbers, callable as
+    ``schedule(t)``.  The compiled mini-batch epoch reads the record (``code``, ``lr0``,
+    ``a``, ``b``) to compute the same rates bit for bit.
+
+    Attributes
+    ----------
+    kind : {"constant", "inverse_scaling", "step", "cosine"}
+    lr0 : float
+        The base rate.
+    a : float
+        inverse_scaling: the power; step: epochs per drop; cosine: the horizon T.
+    b : float
+        step: the drop factor.
+    """
+
+    kind: str
+    lr0: float
+    a: float = 0.0
+    b: float = 0.0
+
+    @property
+    def code(self) -> int:
+        return KINDS.index(self.kind)
+
+    def __call__(self, t: float) -> float:
+        if self.kind == "constant":
+            return self.lr0
+        if self.kind == "inverse_scaling":
+            return self.lr0 / (1.0 + t) ** self.a
+        if self.kind == "step":
+            return self.lr0 * self.b ** math.floor(t / self.a)
+        T = self.a
+        return self.lr0 * 0.5 * (1.0 + math.cos(math.pi * min(t, T) / T))
 
 
-def inverse_scaling(lr0: float, power: float = 0.51, **_) -> Callable[[float], float]:
-    return lambda t: lr0 / (1.0 + t) ** power
+def constant(lr0: float, **_) -> Schedule:
+    return Schedule("constant", float(lr0))
 
 
-def step(lr0: float, max_iter: int = 100, drop: float = 0.5, **_) -> Callable[[float], float]:
-    every = max(1, max_iter // 10)
-    return lambda t: lr0 * drop ** math.floor(t / every)
+def inverse_scaling(lr0: float, power: float = 0.51, **_) -> Schedule:
+    return Schedule("inverse_scaling", float(lr0), float(power))
 
 
-def cosine(lr0: float, max_iter: int = 100, **_) -> Callable[[float], float]:
-    T = max(1, max_iter)
-    return lambda t: lr0 * 0.5 * (1.0 + math.cos(math.pi * min(t, T) / T))
+def step(lr0: float, max_iter: int = 100, drop: float = 0.5, **_) -> Schedule:
+    return Schedule("step", float(lr0), float(max(1, max_iter // 10)), float(drop))
+
+
+def cosine(lr0: float, max_iter: int = 100, **_) -> Schedule:
+    return Schedule("cosine", float(lr0), float(max(1, max_iter)))
 
 
 _BUILDERS = {"constant": constant, "inverse_scaling": inverse_scaling, "step": step,
              "cosine": cosine}
 
 
-def make_schedule(name, lr0: float, *, max_iter: int, minibatch: bool):
-    """The schedule ``name`` (or a callable t -> lr, or a float) started at ``lr0``."""
+def make_schedule(name, lr0: float, *, max_iter: int, minibatch: bool) -> Callable:
+    """The schedule ``name`` (or a Schedule record, a callable t -> lr, or a float) started at
+    ``lr0``."""
     if callable(name):
         return name
     if isinstance(name, (int, float)):
