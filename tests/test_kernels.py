@@ -201,3 +201,65 @@ def test_falls_back_to_numpy_without_numba():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          timeout=120)
     assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
+
+
+@pytest.mark.parametrize("n", SIZES)
+@pytest.mark.parametrize("loss", ["squared", "huber"])
+def test_float32_gives_the_bits_of_its_float64_copy(n, loss):
+    """float32 X is widened exactly on load and everything after is the float64 kernel's
+    arithmetic: the float32 data and its float64 copy give the same bits, in every layout."""
+    X, y, sw, mu, v, b = problem(n, 2, np.float32, weights=True, seed=n + 3)
+    X64 = X.astype(np.float64)
+    want = kn.value_grad(X64, y, sw, mu, v, b, loss, EPS)
+    for X2 in (X, np.asfortranarray(X)):
+        assert_same_bits(kn.value_grad(X2, y, sw, mu, v, b, loss, EPS), want)
+    if n < B:
+        wide = np.zeros((n, 2 * D), dtype=np.float32)
+        wide[:, ::2] = X
+        assert_same_bits(kn.value_grad(wide[:, ::2], y, sw, mu, v, b, loss, EPS), want)
+
+
+def test_uneven_ranges_of_blocks_on_threads_give_the_same_bits(monkeypatch):
+    """The blocks are handed to the threads in ranges (a few per thread); any cut gives the
+    serial pass's bits, since every block sums into its own slot and the slots are added by
+    the fixed pairwise tree."""
+    X, y, sw, mu, v, b = problem(7 * B + 5, 1, weights=True)
+    monkeypatch.setattr(kn, "PARALLEL_MIN_CELLS", 1 << 62)
+    serial = kn.value_grad(X, y, sw, mu, v, b, "huber", EPS)
+    monkeypatch.setattr(kn, "PARALLEL_MIN_CELLS", 0)
+    monkeypatch.setattr(kn, "threads_for", lambda n, d: 3)  # 8 blocks in 9 cuts (1 empty)
+    assert_same_bits(kn.value_grad(X, y, sw, mu, v, b, "huber", EPS), serial)
+    monkeypatch.setattr(kn, "threads_for", lambda n, d: 2)
+    assert_same_bits(kn.value_grad(X, y, sw, mu, v, b, "huber", EPS), serial)
+
+
+def _fit_module():
+    from gradfit.fitting import api
+
+    return sys.modules[api.kernel_for.__module__]
+
+
+@pytest.mark.parametrize("solver", ["gd", "nesterov", "lbfgs"])
+def test_float32_fit_reaches_the_float32_datas_least_squares_answer(monkeypatch, solver):
+    """Full-batch descent on float32 X (compiled kernel, read as float32) reaches the
+    least-squares answer of the float32 data as a float64 fit does: the exact solution of
+    those values (lstsq on their float64 copy) to the same digits."""
+    import warnings
+
+    import gradfit
+
+    monkeypatch.setattr(_fit_module(), "NUMBA_MIN_CELLS", 0)
+    rng = np.random.default_rng(11)
+    X64 = rng.standard_normal((3000, 6)) * np.logspace(-1, 1, 6) + 5.0
+    X = X64.astype(np.float32)
+    y = X64 @ rng.standard_normal(6) + 2.0 + 0.1 * rng.standard_normal(3000)
+    exact = np.linalg.lstsq(np.column_stack([X.astype(np.float64), np.ones(3000)]), y,
+                            rcond=None)[0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        f32 = gradfit.fit(X, y, solver=solver, max_iter=20000)
+        f64 = gradfit.fit(X.astype(np.float64), y, solver=solver, max_iter=20000)
+    for res in (f32, f64):
+        got = np.append(res.coef, res.intercept)
+        assert np.max(np.abs(got - exact)) / np.max(np.abs(exact)) < 1e-8, (solver, got, exact)
+    np.testing.assert_allclose(f32.coef, f64.coef, rtol=1e-10)

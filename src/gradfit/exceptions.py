@@ -12,7 +12,7 @@ import sys
 import warnings
 
 __all__ = ["GradfitError", "InputError", "DivergenceError", "ClusterError",  # noqa: F822
-           "ConvergenceWarning", "warn_user"]
+           "ConvergenceWarning", "CompilationWarning", "warn_user"]
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
 
@@ -69,3 +69,9 @@ class ClusterError(GradfitError, RuntimeError):
     """A pass over data on a Dask cluster failed (a task raised, a worker died beyond
     Dask's retries, or the pass did not see every row).  The fit stops: a partial sum is
     never used."""
+
+
+class CompilationWarning(UserWarning):
+    """gradfit is compiling its numba kernels for this machine: a one-time wait (numba caches
+    the machine code on disk).  Silence it with
+    ``warnings.filterwarnings("ignore", category=gradfit.exceptions.CompilationWarning)``."""

@@ -1,4 +1,4 @@
-"""One whole mini-batch epoch, compiled (optional, needs numba: ``gradfit[fast]``).
+"""One whole mini-batch epoch, compiled (numba).
 
 The training loop (:mod:`gradfit.solvers.engine`) runs a mini-batch epoch in Python::
 
@@ -45,6 +45,8 @@ import math
 
 import numpy as np
 
+from gradfit.model.compiling import entry, jit
+
 __all__ = ["MAX_BATCH", "available", "epoch_runner", "warmup"]
 
 MAX_BATCH = 4096  # largest batch run compiled (one kernel block: the same summation order)
@@ -53,10 +55,10 @@ _LOSS_CODE = {"squared": 0, "huber": 1}
 _AHEAD = 12  # rows prefetched ahead of the one being read (a row is 1-3 cache lines)
 _ADAM = (0.9, 0.999, 1e-8)  # optimizers.adam()'s defaults, as gradfit.fit builds it
 
-try:  # numba is optional
+try:  # numba is a core dependency; guarded so that a broken install still fits
     import numba
     from llvmlite import ir
-    from numba import njit, types
+    from numba import types
     from numba.core import cgutils
     from numba.extending import intrinsic
 except Exception:  # pragma: no cover - numba missing
@@ -69,7 +71,7 @@ def available() -> bool:
 
 if numba is not None:
 
-    @njit(cache=True, fastmath=False)
+    @entry(fastmath=False)
     def _schedule_fill(kind, lr0, a, b, e, j0, nb, out):
         """out[j - j0] = schedule(e - 1 + j / nb), written as gradfit.solvers.schedules writes it:
         0 constant, 1 inverse_scaling (a = power), 2 step (a = every, b = drop),
@@ -85,7 +87,7 @@ if numba is not None:
             else:
                 out[jj] = lr0 * 0.5 * (1.0 + math.cos(math.pi * min(t, a) / a))
 
-    @njit(cache=True, fastmath=False)
+    @jit(fastmath=False)
     def _prox_coord(u, st, l1, l2, cj):
         """penalties.Penalty.prox on one coordinate: soft-threshold, then shrink."""
         if l1 > 0.0:
@@ -129,7 +131,7 @@ if numba is not None:
 
         return types.void(arr, i, j), codegen
 
-    @njit(cache=True, fastmath=False)
+    @jit(fastmath=False)
     def _prefetch_row(X, Y, i):
         """Hint the cache lines of row i of X and of Y."""
         d = X.shape[1]
@@ -138,7 +140,7 @@ if numba is not None:
         _prefetch(X, i, d - 1)
         _prefetch(Y, i, 0)
 
-    @njit(cache=True, fastmath=False)
+    @entry(fastmath=False)
     def _epoch_chunk(X, Y, sw, has_w, mu, sigma, c, order, B, j0, lrs, S, loss, eps,
                      opt, beta, b1, b2, aeps, tstep, P, M1, M2, XP, has_pen, l1, l2,
                      fit_icpt, average, A, n_avg, idx, acc, V, bt, XN, STEP):
@@ -282,7 +284,7 @@ if numba is not None:
                         A[q, r] += (XN[q, r] - A[q, r]) / n_avg
         return tstep, n_avg
 
-    @njit(cache=True, fastmath=False)
+    @jit(fastmath=False)
     def _direct(opt, g, q, r, P, M1, M2, STEP, lr, beta, b1, b2, bc1, bc2, aeps):
         """P[q, r] - lr * d for the gradient g of coordinate r, updating the optimizer's
         state (optimizers.py: momentum v <- beta v + g; Adam's m, v and step lr / metric)."""
@@ -296,7 +298,7 @@ if numba is not None:
             return P[q, r] - lr * ((M1[q, r] / bc1) / (math.sqrt(M2[q, r] / bc2) + aeps))
         return P[q, r] - lr * g
 
-    @njit(cache=True, fastmath=False)
+    @jit(fastmath=False)
     def _dloss(r, s, loss, eps):
         """s * dloss/dp for r = y - p (kernels_numba._dloss, the derivative only)."""
         if loss == 0 or abs(r) <= eps:
