@@ -14,6 +14,7 @@ import gradfit
 from gradfit.data.memory import InMemory
 from gradfit.fitting import driver
 from gradfit.model import kernels_numba
+from gradfit.model.backend import Capabilities
 from gradfit.model.objective import Objective
 from gradfit.model.penalties import make_penalty
 from gradfit.solvers import minibatch_numba as mb
@@ -189,7 +190,7 @@ def test_dispatch_conditions(monkeypatch):
     assert mb.epoch_runner(custom, 8, "gd", 0.9, sched) is None
 
     class Other(InMemory):  # any other backend (files, Dask) keeps the Python loop
-        pass
+        capabilities = Capabilities()  # it says it is not arrays in memory
 
     other = objective(X, y, None, kernel=kernels_numba.value_grad)
     other.data = Other(X, y[:, None], None)

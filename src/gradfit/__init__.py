@@ -21,10 +21,11 @@ _LAZY = {
     "FitResult": "gradfit.model.result",
     "History": "gradfit.model.result",
     "ConvergenceWarning": "gradfit.exceptions",
+    "as_backend": "gradfit.data",
 }
 
-__all__ = ["GDRegressor", "fit", "fit_files", "FitResult", "History", "DivergenceError",
-           "InputError", "ConvergenceWarning", "__version__"]
+__all__ = ["GDRegressor", "fit", "fit_files", "as_backend", "FitResult", "History",
+           "DivergenceError", "InputError", "ConvergenceWarning", "__version__"]
 
 
 _SUBMODULES = ("plot", "datasets")  # gradfit.plot and gradfit.datasets without an import

@@ -40,6 +40,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
 
 from gradfit.data.memory import add
 from gradfit.exceptions import ClusterError, GradfitError, InputError
+from gradfit.model.backend import Capabilities
 
 __all__ = ["DaskBackend", "ClusterError", "is_dask_collection", "BLOCKS_PER_THREAD"]
 
@@ -210,6 +211,8 @@ class DaskBackend:
     passes : int
         Number of passes (``map_reduce`` calls) made so far.
     """
+
+    capabilities = Capabilities(target_mean=False)
 
     def __init__(self, X, y=None, sample_weight=None, client=None, *, features=None,
                  n_blocks=None, retries=2, timeout=None):

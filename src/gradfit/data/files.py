@@ -64,6 +64,7 @@ from gradfit.data.streaming import (
 )
 from gradfit.exceptions import InputError
 from gradfit.model import kernels
+from gradfit.model.backend import Capabilities
 from gradfit.model.columns import Columns
 
 __all__ = ["BUFFER_BYTES", "CACHE_VERSION", "FileBackend", "auto_cache_folder"]
@@ -139,6 +140,8 @@ class FileBackend:
     cache_folder : Path or None
         The folder of this data's cache (inside the ``cache`` folder given).
     """
+
+    capabilities = Capabilities(cache=True, fingerprint=True, any_layout=True, target_mean=True)
 
     def __init__(self, paths, target, features=None, *, weight=None, batch_rows=65536,
                  buffer_rows=None, block_size=1 << 20, skip_bad_rows=False,

@@ -8,7 +8,8 @@ import numpy as np
 
 from gradfit.exceptions import InputError
 
-__all__ = ["check_finite", "check_sample_weight", "as_float_array", "check_param"]
+__all__ = ["check_finite", "check_sample_weight", "as_float_array", "check_param",
+           "prepare_data"]
 
 
 def _column_label(j, feature_names):
@@ -111,3 +112,39 @@ def describe_non_numeric(X):
             i = int(np.argmax(bad.to_numpy()))
             raise InputError(f"column {name!r} is not numeric: row {i} holds {col.iloc[i]!r}; "
                              "encode it (e.g. sklearn.preprocessing.OneHotEncoder) or drop it")
+
+
+def _as_2d_target(y, n):
+    y = np.asarray(y)
+    if y.dtype.kind not in "fiub":
+        try:
+            y = y.astype(float)
+        except (TypeError, ValueError):
+            raise InputError("y must be numeric") from None
+    y = np.asarray(y, dtype=np.longdouble if y.dtype == np.longdouble else float)
+    if y.ndim == 1:
+        y = y[:, None]
+    if y.ndim != 2 or y.shape[0] != n:
+        raise InputError(f"y must have {n} rows to match X (shape {y.shape} given)")
+    if y.shape[1] == 0:
+        raise InputError("y has no columns")
+    return y
+
+
+def prepare_data(X, y, sample_weight, feature_names=None):
+    """Validated (X float array, y (n, k), sw or None, single_output)."""
+    X = as_float_array(X, "X")
+    if X.ndim != 2:
+        raise InputError(f"X must be 2-dimensional (n_samples, n_features); got shape {X.shape}. "
+                         "Reshape a single feature with X.reshape(-1, 1)")
+    n, d = X.shape
+    if n == 0:
+        raise InputError("X has 0 rows: there is nothing to fit")
+    if d == 0:
+        raise InputError("X has 0 feature columns")
+    single = np.ndim(y) == 1
+    y2 = _as_2d_target(y, n)
+    check_finite(X, "X", feature_names)
+    check_finite(y2, "y")
+    sw = check_sample_weight(sample_weight, n)
+    return X, y2, sw, single

@@ -26,6 +26,7 @@ from gradfit.fitting.params import (
     resolve_tol,
     scaling_kind,
 )
+from gradfit.model.backend import capabilities
 from gradfit.model.gram import gram_pass
 from gradfit.model.objective import Objective
 from gradfit.model.result import FitResult
@@ -131,9 +132,8 @@ def target_mean(data, gram=None) -> np.ndarray:
     one pass."""
     if gram is not None:
         return np.asarray(gram.mean_y, float)
-    mean = getattr(data, "target_mean", None)
-    if mean is not None:
-        return np.asarray(mean, dtype=float)
+    if capabilities(data).target_mean:
+        return np.asarray(data.target_mean, dtype=float)
     (total,) = data.map_reduce(lambda X, Y, s: (Y.sum(axis=0) if s is None else
                                                 (Y * s[:, None]).sum(axis=0),))
     return total / data.S
@@ -326,9 +326,17 @@ def fit_backend(data, p: FitParams, hooks: Hooks | None = None, *, coef_init=Non
 
     ``single_output`` (default ``data.k == 1``) makes the coefficients (d,) and the intercept
     a float.  ``rng``: the fit's generator (default: seeded from ``p.random_state``).  The
-    closed form (``solver="exact"``) is not iterative: see ``gradfit.solvers.exact``."""
+    closed form (``solver="exact"``) is ``gradfit.solvers.exact.solve_backend``."""
     hooks = hooks or Hooks()
     single = data.k == 1 if single_output is None else bool(single_output)
+    if p.spec.kind == "closed_form":
+        from gradfit.solvers.exact import closed_form_result, solve_backend
+
+        w, b, info = solve_backend(data, fit_intercept=p.fit_intercept,
+                                   alpha=p.penalty_record.l2)
+        res = closed_form_result(p, w, b, info, data.S)
+        res.info.update(hooks.info)
+        return squeeze_single(res, single)
     obj = build_objective(p, data, **hooks.objective)
     y_mean = (hooks.y_mean if hooks.y_mean is not None and obj.gram_stats is None
               else target_mean(data, obj.gram_stats))

@@ -32,6 +32,7 @@ from gradfit.data.files import FileBackend
 from gradfit.fitting import driver
 from gradfit.fitting.checkpoint import Checkpointer, check_compatible, load_checkpoint
 from gradfit.fitting.params import FitParams, check_params
+from gradfit.model.backend import capabilities
 from gradfit.model.result import FitResult
 from gradfit.model.scaling import Scaling
 
@@ -147,7 +148,8 @@ def fit_backend(data, *, single_output=None, callback=None, coef_init=None,
     so giving ``cache`` to the backend itself saves one parse more).
     """
     p = _params(params)
-    if cache is not None and hasattr(data, "use_cache"):
+    caps = capabilities(data)
+    if cache is not None and caps.cache:
         cache = cache_for_fit(cache, **params)
         if cache is not None:
             data.use_cache(cache)
@@ -155,18 +157,26 @@ def fit_backend(data, *, single_output=None, callback=None, coef_init=None,
     if p.spec.kind == "closed_form":
         if checkpoint is not None:
             raise ValueError("solver='exact' makes one pass: it has no epochs to checkpoint")
-        return driver.squeeze_single(_exact_stream(p, data), single)
+        return _with_data_info(driver.fit_backend(data, p, single_output=single), data)
     if checkpoint is not None and not p.spec.checkpointable:
         raise ValueError(f"checkpoints cover the first-order solvers "
-                         f"{_checkpointable()}; solver={p.solver!r} keeps its state inside "
+                         f"{_checkpointable()}; solver={p.spec.name!r} keeps its state inside "
                          "scipy / its recurrence")
     kernel = driver.kernel_for(data.n * data.d, np.float64, p.loss)
-    hooks = driver.Hooks(callback=callback, info=_data_info(data),
-                         y_mean=getattr(data, "target_mean", None), objective={"kernel": kernel})
+    hooks = driver.Hooks(callback=callback,
+                         y_mean=data.target_mean if caps.target_mean else None,
+                         objective={"kernel": kernel})
     if checkpoint is not None:
         _checkpoint_hooks(hooks, p, data, checkpoint, resume, checkpoint_every)
-    return driver.fit_backend(data, p, hooks, coef_init=coef_init,
-                              intercept_init=intercept_init, single_output=single)
+    res = driver.fit_backend(data, p, hooks, coef_init=coef_init,
+                             intercept_init=intercept_init, single_output=single)
+    return _with_data_info(res, data)
+
+
+def _with_data_info(res: FitResult, data) -> FitResult:
+    """The result with what the backend says of the data and its passes (after the fit)."""
+    res.info.update(_data_info(data))
+    return res
 
 
 def _checkpointable() -> tuple:
@@ -179,7 +189,7 @@ def _checkpoint_hooks(hooks, p: FitParams, data, checkpoint, resume, every) -> N
     """Save the loop's state after every ``every`` epochs; with ``resume`` continue from the
     checkpoint (same data, same parameters, same coordinates and rate)."""
     meta = {"solver": p.solver, "fit_params": {k: _jsonable(v) for k, v in asdict(p).items()},
-            "data": data.fingerprint() if hasattr(data, "fingerprint") else None}
+            "data": data.fingerprint() if capabilities(data).fingerprint else None}
     saved = None
     if resume and Path(checkpoint).exists():
         saved, saved_meta, extra = load_checkpoint(checkpoint)
@@ -205,24 +215,12 @@ def _checkpoint_hooks(hooks, p: FitParams, data, checkpoint, resume, every) -> N
 
 
 def _data_info(data) -> dict:
-    info = data.summary() if hasattr(data, "summary") else {"n_rows": data.n}
+    caps = capabilities(data)
+    info = data.summary() if caps.fingerprint else {"n_rows": data.n}
     for name in ("feature_names", "target_names"):
-        if hasattr(data, name):
-            info[name] = list(getattr(data, name))
-    if hasattr(data, "fingerprint"):
+        names = getattr(data, name, None)
+        if names is not None:
+            info[name] = list(names)
+    if caps.fingerprint:
         info["data_fingerprint"] = data.fingerprint()["id"]
     return info
-
-
-def _exact_stream(p: FitParams, data) -> FitResult:
-    """The closed form (``gradfit.solvers.exact.solve_backend``): one pass of statistics,
-    TSQR where the Gram matrix is too ill-conditioned, refinement passes in the arithmetic
-    the condition asks for -- the same algorithm as in memory and on Dask."""
-    from gradfit.solvers.exact import closed_form_result, solve_backend
-
-    w, b, info = solve_backend(data, fit_intercept=p.fit_intercept, alpha=p.penalty_record.l2)
-    res = closed_form_result(p, w, b, info, data.S,
-                             reason="closed-form least-squares solution from passes over the "
-                                    "files (statistics, refinement)")
-    res.info.update(_data_info(data))
-    return res

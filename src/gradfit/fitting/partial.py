@@ -38,9 +38,9 @@ from dataclasses import dataclass, fields
 import numpy as np
 
 from gradfit.data.memory import InMemory
+from gradfit.data.validation import prepare_data
 from gradfit.exceptions import DivergenceError, InputError
 from gradfit.fitting import driver
-from gradfit.fitting.api import prepare_data
 from gradfit.fitting.params import FitParams, make_rng
 from gradfit.model.objective import Objective
 from gradfit.model.scaling import Scaling

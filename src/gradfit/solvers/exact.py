@@ -56,6 +56,7 @@ import numpy as np
 from scipy.linalg import get_lapack_funcs, qr
 from threadpoolctl import ThreadpoolController
 
+from gradfit.model.backend import InMemory
 from gradfit.model.gram import (
     GramStats,
     accumulate_stats,
@@ -416,18 +417,6 @@ LONGDOUBLE_MAX_CELLS = 1_000_000
 """Well-conditioned data up to this many values get one long-double refinement step."""
 
 
-class _Arrays:
-    """Arrays in memory as a one-block backend (what ``map_reduce`` needs of one)."""
-
-    def __init__(self, X, Y, s):
-        self.X, self.Y, self.s = X, Y, s
-        self.n, self.d = X.shape
-        self.k = Y.shape[1]
-
-    def map_reduce(self, fn, combine=None, any_layout=False):
-        return fn(self.X, self.Y, self.s)
-
-
 def solve_backend(data, *, fit_intercept=True, alpha=0.0, factor="auto", arithmetic="auto",
                   refine=True, stats=None):
     """Minimise the squared-loss objective exactly on any backend (see the module docstring).
@@ -602,7 +591,7 @@ def solve_exact(X, y, sample_weight=None, fit_intercept=True, alpha=0.0, *, meth
     X, y = np.asarray(X), np.asarray(y)
     y2 = _as_2d(y)
     sw = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
-    data = _Arrays(X, y2, sw)
+    data = InMemory(X, y2, sw)
     n, d = X.shape
     stats = accumulate_stats(iter_blocks(X, y2, sw, block_rows))
     threads = n * d * d > _THREADED_QR_FLOPS and d >= 256  # wide data: BLAS-3 on every core

@@ -346,13 +346,13 @@ def epoch_runner(obj, batch_size, solver, momentum, schedule, *, exact_only=True
     optimizer as ``api._make_optimizer`` builds it for mini-batches.  With ``exact_only``
     (the default) it applies only when the loop's kernel is the compiled one, whose numbers
     it reproduces bit for bit."""
-    from gradfit.data.memory import InMemory, RowSubset
     from gradfit.model import kernels, kernels_numba
+    from gradfit.model.backend import capabilities
 
     if numba is None or not kernels_numba.available():
         return None
     data = obj.data
-    if type(data) not in (InMemory, RowSubset) or batch_size is None:
+    if not capabilities(data).in_memory or batch_size is None:
         return None
     B = min(int(batch_size), obj.n)
     if B >= obj.n or B > MAX_BATCH or B > kernels_numba.BLOCK_ROWS:
@@ -375,7 +375,8 @@ def epoch_runner(obj, batch_size, solver, momentum, schedule, *, exact_only=True
     Y = _f64c(data.y).reshape(rows, k)
     has_w = data.sw is not None
     sw = _f64c(data.sw).reshape(rows) if has_w else np.ones(1)
-    subset = np.flatnonzero(data.mask) if type(data) is RowSubset else None
+    mask = getattr(data, "mask", None)  # a row subset (early stopping's training rows)
+    subset = None if mask is None else np.flatnonzero(mask)
     mu, sigma = _f64c(obj.mu), _f64c(obj.sigma)
     c = _f64c(obj.c).reshape(d)
     from gradfit.model.penalties import penalty_parts
@@ -449,8 +450,8 @@ def warmup() -> float:
 
     if numba is None:
         return 0.0
-    from gradfit.data.memory import InMemory
     from gradfit.model import kernels_numba
+    from gradfit.model.backend import InMemory
     from gradfit.model.objective import Objective
     from gradfit.model.penalties import make_penalty
 
