@@ -222,7 +222,7 @@ class GDRegressor(RegressorMixin, BaseEstimator):
 
     # ------------------------------------------------------------------ inference
     def _stats_for(self, X, y, sample_weight, leverage):
-        from gradfit.stats.inference import InferenceStats
+        from gradfit.stats.sufficient import InferenceStats
 
         return InferenceStats.from_arrays(
             np.asarray(X), np.asarray(y, float), self.coef_,
@@ -248,7 +248,7 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         cov_type: "nonrobust", "HC0", "HC1", "HC2" or "HC3"; alpha: 1 - interval level;
         feature_names / target_name label the table (default: the fitted column names).
         """
-        from gradfit.stats.inference import summary_from_stats
+        from gradfit.stats.results import summary_from_stats
 
         check_is_fitted(self, "coef_")
         if np.ndim(self.coef_) != 1:
@@ -275,7 +275,7 @@ class GDRegressor(RegressorMixin, BaseEstimator):
     def predict_interval(self, X, *, alpha=0.05, cov_type="nonrobust"):
         """Confidence intervals of the mean and prediction intervals of new observations
         (a DataFrame like statsmodels' ``get_prediction(X).summary_frame(alpha)``)."""
-        from gradfit.stats.inference import prediction_intervals
+        from gradfit.stats.intervals import prediction_intervals
 
         return prediction_intervals(self.summary(cov_type=cov_type, alpha=alpha), X, alpha=alpha)
 

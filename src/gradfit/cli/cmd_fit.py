@@ -111,7 +111,7 @@ def _summary(est, table):
     """The inference summary of the fit, with the table's column names.
 
     Uses ``est.summary(...)`` when it takes ``feature_names`` and ``target_name``; else
-    :func:`gradfit.stats.inference.summarize` at the fitted parameters (the same statistics).
+    :func:`gradfit.stats.results.summarize` at the fitted parameters (the same statistics).
     Returns None when no summary can be made (the reason is in ``est.cli_warnings_``).
     """
     import inspect
@@ -122,7 +122,7 @@ def _summary(est, table):
         if fn is not None and {"feature_names", "target_name"} <= set(
                 inspect.signature(fn).parameters):
             return fn(table.X, table.y, feature_names=names, target_name=target)
-        from gradfit.stats.inference import summarize
+        from gradfit.stats.results import summarize
 
         return summarize(table.X, table.y, est.coef_, est.intercept_,
                          fit_intercept=est.get_params().get("fit_intercept", True),

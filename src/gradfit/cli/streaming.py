@@ -244,9 +244,8 @@ def _penalized_reason(est):
 
 
 def _summary_dtype(n: int, d: int):
-    from gradfit.stats import inference
+    from gradfit.stats.sufficient import AUTO_EXTENDED_LIMIT as limit
 
-    limit = getattr(inference, "AUTO_EXTENDED_LIMIT", 0)
     return np.dtype(np.longdouble) if n * (d + 1) ** 2 <= limit else np.dtype(np.float64)
 
 
@@ -266,7 +265,7 @@ def _r2_block(X, Y, s, coef, intercept, ybar):
 
 def _stats_block(X, Y, s, coef, intercept, fit_intercept, dtype):
     """Inference statistics of one block (runs on Dask workers)."""
-    from gradfit.stats.inference import InferenceStats
+    from gradfit.stats.sufficient import InferenceStats
 
     return InferenceStats.from_blocks([(X, Y[:, 0], s)], coef, intercept,
                                       fit_intercept=fit_intercept, dtype=dtype)
@@ -282,7 +281,7 @@ def _head_block(block, rows):
 
 
 def _summary_from(stats, est, table):
-    from gradfit.stats.inference import summary_from_stats
+    from gradfit.stats.results import summary_from_stats
 
     return summary_from_stats(stats, feature_names=list(table.feature_names),
                               target_name=table.target_name,
@@ -334,7 +333,7 @@ def _evaluate_files(data, est, table, *, want_hash: bool, want_summary: bool):
     gen = blocks()
     try:
         if want_summary:
-            from gradfit.stats.inference import InferenceStats
+            from gradfit.stats.sufficient import InferenceStats
 
             try:
                 stats = InferenceStats.from_blocks(

@@ -1,0 +1,107 @@
+"""Text rendering of a summary, laid out like statsmodels' ``summary()``."""
+
+from __future__ import annotations
+
+import textwrap
+
+import numpy as np
+
+__all__ = ["html_escape", "render_text"]
+
+
+_WIDTH = 78
+
+
+def html_escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _forg(x: float, prec: int = 3) -> str:
+    """statsmodels' number format: fixed decimals, or %g for very large/small values."""
+    if not np.isfinite(x):
+        return f"{x!s:>9}"
+    if abs(x) >= 1e4 or (abs(x) < 1e-4 and x != 0):
+        return f"{x:9.{prec}g}"
+    return f"{x:9.{prec}f}"
+
+
+def _two_columns(left: list, right: list, width: int) -> list[str]:
+    """Pairs of (label, value) side by side, like statsmodels' header tables."""
+    half = (width - 3) // 2
+    rows = []
+    for i in range(max(len(left), len(right))):
+        lab_l, val_l = left[i] if i < len(left) else ("", "")
+        lab_r, val_r = right[i] if i < len(right) else ("", "")
+        lpart = f"{lab_l:<{half - len(val_l)}}{val_l}" if lab_l else " " * half
+        rpart = f"{lab_r:<{width - half - 3 - len(val_r)}}{val_r}" if lab_r else ""
+        rows.append((lpart + "   " + rpart).rstrip())
+    return rows
+
+
+def _header_block(s, width: int) -> list[str]:
+    m = s.model
+    rtype = "" if m["centered_r_squared"] else " (uncentered)"
+    left = [("Dep. Variable:", s.target_name), ("Model:", m["model"]),
+            ("Method:", "Least Squares"), ("No. Observations:", f"{m['n']:d}"),
+            ("Df Residuals:", f"{m['df_resid']:.0f}"), ("Df Model:", f"{m['df_model']:.0f}"),
+            ("Covariance Type:", m["cov_type"] if not m.get("penalized") else "none")]
+    right = [("R-squared" + rtype + ":", f"{m['r_squared']:#8.3f}"),
+             ("Adj. R-squared" + rtype + ":", f"{m['adj_r_squared']:#8.3f}"),
+             ("F-statistic:", f"{m['f_statistic']:#8.4g}"),
+             ("Prob (F-statistic):", f"{m['f_pvalue']:#6.3g}"),
+             ("Log-Likelihood:", f"{m['log_likelihood']:#8.5g}"),
+             ("AIC:", f"{m['aic']:#8.4g}"), ("BIC:", f"{m['bic']:#8.4g}")]
+    return _two_columns(left, right, width)
+
+
+def _coef_block(s) -> tuple[list[str], int]:
+    tab = s.coefficients
+    namew = max([len(str(i)) for i in tab.index] + [9])
+    penal = bool(s.model.get("penalized"))
+    stat = "t" if s.model.get("use_t", True) else "z"
+    lo, hi = f"[{s.alpha / 2:.3g}", f"{1 - s.alpha / 2:.3g}]"
+    heads = ["coef"] if penal else ["coef", "std err", stat, f"P>|{stat}|", lo, hi]
+    lines = [" " * namew + "".join(f"{h:>11}" for h in heads)]
+    for name, row in tab.iterrows():
+        cells = [_forg(row["coef"], 4)]
+        if not penal:
+            cells += [_forg(row["std_err"]), _forg(row["t"]), f"{row['p_value']:9.3f}",
+                      _forg(row["ci_low"]), _forg(row["ci_high"])]
+        lines.append(f"{str(name):<{namew}}" + "".join(f"{c:>11}" for c in cells))
+    return lines, max(len(line) for line in lines)
+
+
+def _diag_block(s, width: int) -> list[str]:
+    m = s.model
+    left = [("Omnibus:", f"{m['omnibus']:#6.3f}"),
+            ("Prob(Omnibus):", f"{m['omnibus_pvalue']:#6.3f}"),
+            ("Skew:", f"{m['skew']:#6.3f}"), ("Kurtosis:", f"{m['kurtosis']:#6.3f}")]
+    right = [("Durbin-Watson:", f"{m['durbin_watson']:#8.3f}"),
+             ("Jarque-Bera (JB):", f"{m['jarque_bera']:#8.3f}"),
+             ("Prob(JB):", f"{m['jb_pvalue']:#8.3g}"),
+             ("Cond. No.", f"{m['condition_number']:#8.3g}")]
+    return _two_columns(left, right, width)
+
+
+def _optimality_block(s, width: int) -> list[str]:
+    m = s.model
+    left = [("Resid. Std. Err.:", f"{m['resid_std_err']:#8.5g}"),
+            ("Objective F(θ):", f"{m['objective']:#9.4g}")]
+    right = [("Gradient norm:", f"{m['grad_norm']:#9.3g}"),
+             ("Objective gap:", f"{m['objective_gap']:#9.3g}"),
+             ("||θ-θ*||/||θ*||:", f"{m['coef_rel_distance']:#9.3g}")]
+    return _two_columns(left, right, width)
+
+
+def render_text(s) -> str:
+    coef_lines, coef_w = _coef_block(s)
+    width = max(_WIDTH, coef_w)
+    title = ("Penalized " if s.model.get("penalized") else "") + f"{s.model['model']} " \
+        "Regression Results (gradfit)"
+    out = [title.center(width).rstrip(), "=" * width, *_header_block(s, width), "=" * width,
+           coef_lines[0], "-" * width, *coef_lines[1:], "=" * width,
+           *_diag_block(s, width), "=" * width, *_optimality_block(s, width), "=" * width]
+    if s.notes:
+        out += ["", "Notes:"] + [textwrap.fill(f"[{i}] {note}", width)
+                                 for i, note in enumerate(s.notes, 1)]
+    return "\n".join(out)

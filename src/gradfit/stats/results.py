@@ -1,0 +1,333 @@
+"""The results of inference for one fitted linear model: :class:`Summary`, built by
+:func:`summarize` (in-memory data) or :func:`summary_from_stats` (merged statistics)."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from scipy import stats as sst
+
+from gradfit.stats.covariance import (
+    COV_DESCRIPTIONS,
+    check_cov_type,
+    cov_factor,
+    robust_f_test,
+)
+from gradfit.stats.diagnostics import residual_diagnostics
+from gradfit.stats.geometry import Geometry, theta
+from gradfit.stats.optimality import optimality
+from gradfit.stats.render import html_escape, render_text
+from gradfit.stats.sufficient import InferenceStats, as_coef
+
+__all__ = ["COEF_COLUMNS", "Summary", "summarize", "summary_from_stats"]
+
+COEF_COLUMNS = ["coef", "std_err", "t", "p_value", "ci_low", "ci_high"]
+_UNCENTERED_NOTE = ("R² is computed without centering (uncentered) since the model does "
+                    "not contain a constant: R² = 1 - RSS / Σ s y², and the regression SS is "
+                    "Σ s ŷ² at the optimum.")
+
+
+def _finite_float(x) -> float | None:
+    """``float(x)`` for JSON, with NaN and infinities as ``None``."""
+    x = float(x)
+    return x if math.isfinite(x) else None
+
+
+@dataclass(eq=False)
+class Summary:
+    """Inference for one fitted linear model, laid out like statsmodels' ``summary()``.
+
+    Attributes
+    ----------
+    coefficients : pandas.DataFrame
+        Index ``["intercept", *feature_names]`` (no intercept row without one); columns
+        ``coef, std_err, t, p_value, ci_low, ci_high``.  ``t`` holds z statistics when
+        ``model["use_t"]`` is False (the robust default, as in statsmodels).
+    model : dict
+        Model-level numbers (see :func:`summary_from_stats` for the list and formulas).
+    warnings : list of str
+    notes : list of str
+        The covariance description followed by the warnings (the text's "Notes").
+    cov_params : pandas.DataFrame or None
+        Covariance of the parameters (None for penalized fits).
+    optimum : dict
+        ``coef`` and ``intercept`` of the exact least-squares optimum, from the statistics.
+    """
+
+    coefficients: pd.DataFrame
+    model: dict
+    warnings: list
+    notes: list
+    cov_params: pd.DataFrame | None
+    optimum: dict
+    target_name: str = "y"
+    alpha: float = 0.05
+    _cov_factor: np.ndarray | None = field(default=None, repr=False)
+
+    def __str__(self) -> str:
+        return render_text(self)
+
+    def _repr_html_(self) -> str:  # notebooks: keep the monospaced layout
+        return "<pre>" + html_escape(str(self)) + "</pre>"
+
+    def to_dict(self) -> dict:
+        """JSON-ready dict; NaN and infinities become ``None``."""
+        coefs = []
+        for name, row in self.coefficients.iterrows():
+            coefs.append({"name": str(name), **{c: _finite_float(row[c]) for c in COEF_COLUMNS}})
+        model = {k: (_finite_float(v) if isinstance(v, (float, np.floating)) else
+                     int(v) if isinstance(v, (np.integer,)) else v)
+                 for k, v in self.model.items()}
+        cov = None
+        if self.cov_params is not None:
+            cov = [[_finite_float(v) for v in row] for row in self.cov_params.to_numpy()]
+        out = {"target_name": self.target_name, "alpha": self.alpha, "coefficients": coefs,
+               "model": model, "warnings": list(self.warnings), "notes": list(self.notes),
+               "cov_params": cov,
+               "optimum": {"coef": [_finite_float(v) for v in self.optimum["coef"]],
+                           "intercept": _finite_float(self.optimum["intercept"])}}
+        json.dumps(out)  # guarantee JSON-readiness
+        return out
+
+
+def summarize(X, y, coef, intercept, *, sample_weight=None, fit_intercept=True,
+              feature_names=None, target_name="y", cov_type="nonrobust", alpha=0.05,
+              penalized_reason=None, use_t=None, precision="auto") -> Summary:
+    """Summary of the linear model ``y ~ X coef + intercept`` on in-memory data.
+
+    Builds :class:`InferenceStats` (with the leverage pass when ``cov_type`` is HC2/HC3)
+    and calls :func:`summary_from_stats`; see there for the parameters and formulas.
+    ``feature_names`` default to ``X``'s columns when it is a DataFrame, else x1..xd.
+    """
+    if feature_names is None and isinstance(X, pd.DataFrame):
+        feature_names = [str(c) for c in X.columns]
+    cov_type = check_cov_type(cov_type)
+    stats = InferenceStats.from_arrays(
+        X, y, coef, intercept, sample_weight=sample_weight, fit_intercept=fit_intercept,
+        leverage=cov_type in ("HC2", "HC3") and penalized_reason is None, precision=precision)
+    return summary_from_stats(stats, coef, intercept, fit_intercept=fit_intercept,
+                              feature_names=feature_names, target_name=target_name,
+                              cov_type=cov_type, alpha=alpha, penalized_reason=penalized_reason,
+                              use_t=use_t)
+
+
+def summary_from_stats(stats: InferenceStats, coef=None, intercept=None, *, sample_weight=None,
+                       fit_intercept=None, feature_names=None, target_name="y",
+                       cov_type="nonrobust", alpha=0.05, penalized_reason=None,
+                       use_t=None) -> Summary:
+    r"""Summary from sufficient statistics, at the parameters they were taken at.
+
+    Parameters
+    ----------
+    stats : InferenceStats
+    coef, intercept : optional
+        Must equal ``stats.coef``/``stats.intercept`` (the residual statistics depend on
+        them); default: those.
+    sample_weight : None
+        Accepted for symmetry with :func:`summarize` only: the weights are already part of
+        ``stats``; anything but None is an error.
+    fit_intercept : bool, optional
+        Must equal ``stats.fit_intercept`` when given.
+    feature_names : sequence of str, optional
+    target_name : str
+    cov_type : {"nonrobust", "HC0", "HC1", "HC2", "HC3"}
+    alpha : float
+        Confidence level ``1 - alpha`` for the intervals.
+    penalized_reason : str, optional
+        For penalized fits: only ``coef`` is reported in the table, with this reason.
+    use_t : bool, optional
+        t (True) or normal (False) reference distribution for the coefficient tests and
+        intervals; default as statsmodels' ``fit(cov_type=...)``: True only for nonrobust.
+
+    Returns
+    -------
+    Summary
+        ``model`` holds (with :math:`q` parameters, :math:`k_c` = 1 with an intercept else 0,
+        :math:`\mathrm{SSR} = \sum s_i e_i^2` at the given parameters):
+
+        * ``n``, ``df_model`` :math:`= q - k_c`, ``df_resid`` :math:`= n - q`,
+          ``resid_std_err`` :math:`= \sqrt{\mathrm{SSR}/(n-q)}`;
+        * ``r_squared`` :math:`= 1 - \mathrm{SSR}/\mathrm{TSS}` with the centred TSS
+          :math:`\sum s (y-\bar y)^2` or, without intercept, the uncentred :math:`\sum s y^2`
+          (``centered_r_squared`` says which); ``adj_r_squared``
+          :math:`= 1 - (n - k_c)/(n-q)\,(1-R^2)`; ``ess`` :math:`= \mathrm{TSS-SSR}`;
+        * ``f_statistic`` :math:`= (\mathrm{ESS}/df_{model})/(\mathrm{SSR}/df_{resid})` for
+          nonrobust, else the Wald statistic :math:`\hat\beta^\top V^{-1}\hat\beta / q_w` over
+          the non-constant coefficients; ``f_pvalue`` from F(df_model, df_resid);
+        * ``log_likelihood`` :math:`= -\frac n2 \log \mathrm{SSR} - \frac n2 (1 +
+          \log\frac{2\pi}{n}) + \frac12 \sum\log s_i`; ``aic`` :math:`= -2\ell + 2q`;
+          ``bic`` :math:`= -2\ell + q\log n`;
+        * ``condition_number`` :math:`= \sigma_{max}/\sigma_{min}` of the weighted design
+          :math:`W^{1/2}Z` (constant column included), from
+          :math:`\lVert T\rVert_2 \lVert T^{-1}\rVert_2` with :math:`T^\top T = Z^\top W Z`;
+          ``min_eigenvalue`` :math:`= \sigma_{min}^2`;
+        * residual diagnostics of the whitened residuals :math:`r_i`: ``durbin_watson``,
+          ``skew`` :math:`= m_3/m_2^{3/2}`, ``kurtosis`` :math:`= m_4/m_2^2` (central
+          moments :math:`m_k = M_k/n`), ``jarque_bera`` :math:`= \frac n6 (S^2 +
+          (K-3)^2/4)` with its :math:`\chi^2_2` p-value, ``omnibus`` (D'Agostino–Pearson
+          :math:`Z_{skew}^2 + Z_{kurt}^2`, NaN for n < 8);
+        * optimality: ``objective`` :math:`F(\theta)`, ``grad_norm`` :math:`\lVert\nabla
+          F(\theta)\rVert_2` in the original parameters, ``objective_gap``
+          :math:`F(\theta) - F(\theta^*) = (\theta-\theta^*)^\top A (\theta-\theta^*)/S`,
+          ``objective_gap_rel`` :math:`=` gap / :math:`F(\theta)`, ``coef_rel_distance``
+          :math:`= \lVert\theta-\theta^*\rVert/\lVert\theta^*\rVert`.
+    """
+    if sample_weight is not None:
+        raise ValueError("summary_from_stats takes no sample_weight: the weights are part of "
+                         "the statistics (pass them to InferenceStats.from_arrays)")
+    _check_params(stats, coef, intercept, fit_intercept)
+    cov_type = check_cov_type(cov_type)
+    if not 0 < float(alpha) < 1:
+        raise ValueError(f"alpha must be in (0, 1); got {alpha}")
+    names = _feature_names(feature_names, stats.n_features)
+    if stats.n == 0:
+        raise ValueError("no rows with positive weight: nothing to summarize")
+    geo = Geometry(stats)
+    model, warns = _model_numbers(stats, geo, cov_type)
+    opt = optimality(stats, geo)
+    model.update(opt.numbers)
+    if penalized_reason is None:
+        warns += opt.warnings(stats)
+    use_t = cov_type == "nonrobust" if use_t is None else bool(use_t)
+    model["use_t"] = use_t
+    params = theta(stats)
+    index = (["intercept"] if stats.fit_intercept else []) + names
+    if penalized_reason is not None:
+        return _penalized_summary(stats, model, warns, params, index, opt, target_name, alpha,
+                                  penalized_reason)
+    factor = cov_factor(stats, geo, cov_type, model["df_resid"])
+    if factor is None and cov_type in ("HC2", "HC3"):
+        raise ValueError(f"{cov_type} needs leverages, which need a second pass over the data: "
+                         "call stats.with_leverage(blocks) first (summarize() does it itself)")
+    table, cov = _coef_table(params, factor, model, use_t, alpha, index)
+    model.update(robust_f_test(stats, model, factor, params, cov_type))
+    notes = [COV_DESCRIPTIONS[cov_type]] + warns
+    return Summary(coefficients=table, model=model, warnings=warns, notes=notes,
+                   cov_params=cov, optimum=opt.optimum, target_name=target_name,
+                   alpha=float(alpha), _cov_factor=factor)
+
+
+def _check_params(stats, coef, intercept, fit_intercept) -> None:
+    if fit_intercept is not None and bool(fit_intercept) != stats.fit_intercept:
+        raise ValueError(f"fit_intercept={fit_intercept} but the statistics were accumulated "
+                         f"with fit_intercept={stats.fit_intercept}")
+    c, icp = as_coef(stats.coef if coef is None else coef,
+                      stats.intercept if intercept is None else intercept, True)
+    if not np.array_equal(c, stats.coef):
+        raise ValueError("coef differs from the parameters the statistics were taken at; "
+                         "residual statistics depend on them: rebuild the statistics")
+    if icp != stats.intercept:
+        raise ValueError("intercept differs from the one the statistics were taken at")
+
+
+def _feature_names(names, d: int) -> list[str]:
+    if names is None:
+        return [f"x{j + 1}" for j in range(d)]
+    names = [str(n) for n in names]
+    if len(names) != d:
+        raise ValueError(f"{len(names)} feature_names for {d} features")
+    if len(set(names)) != d or "intercept" in names:
+        raise ValueError("feature_names must be unique and must not be 'intercept'")
+    return names
+
+
+def _model_numbers(stats: InferenceStats, geo: Geometry, cov_type: str):
+    """Fit statistics at the given parameters (see :func:`summary_from_stats`)."""
+    n, kc = stats.n, int(stats.fit_intercept)
+    df_model, df_resid = float(geo.rank - kc), float(n - geo.rank)
+    ssr = stats.ssr
+    ctss = stats.centered_tss
+    utss = ctss + stats.sw_sum * stats.mean_y ** 2
+    tss = ctss if kc else utss
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r2 = 1 - ssr / tss
+        mse_resid = ssr / df_resid if df_resid > 0 else np.nan
+        mse_model = (tss - ssr) / df_model if df_model > 0 else np.nan
+        llf = (-n / 2 * np.log(ssr) - n / 2 * (1 + np.log(2 * np.pi / n))
+               + stats.sum_log_sw / 2)
+        fval = mse_model / mse_resid
+    k_params = df_model + kc
+    model = {
+        "model": "WLS" if stats.weighted else "OLS", "n": int(n), "df_model": df_model,
+        "df_resid": df_resid, "resid_std_err": float(np.sqrt(mse_resid)),
+        "r_squared": float(r2), "centered_r_squared": bool(kc),
+        "adj_r_squared": float(1 - (n - kc) / df_resid * (1 - r2)) if df_resid > 0 else np.nan,
+        "f_statistic": float(fval),
+        "f_pvalue": float(sst.f.sf(float(fval), df_model, df_resid)) if df_model > 0 else np.nan,
+        "log_likelihood": float(llf), "aic": float(-2 * llf + 2 * k_params),
+        "bic": float(-2 * llf + np.log(n) * k_params),
+        "condition_number": float(geo.cond), "min_eigenvalue": float(geo.min_eig),
+        "ssr": float(ssr), "ess": float(tss - ssr), "centered_tss": float(ctss),
+        "uncentered_tss": float(utss), "mse_model": float(mse_model),
+        "mse_resid": float(mse_resid), "mse_total": float(tss / (n - kc)),
+        "sum_weights": float(stats.sw_sum), "cov_type": cov_type,
+        **residual_diagnostics(stats),
+    }
+    return model, _model_warnings(stats, geo, model)
+
+
+def _model_warnings(stats: InferenceStats, geo: Geometry, model: dict) -> list[str]:
+    warns = []
+    if not stats.fit_intercept:
+        warns.append(_UNCENTERED_NOTE)
+    if not geo.full_rank:
+        warns.append(f"The design is rank deficient (rank {geo.rank} < {geo.q} parameters): "
+                     "the coefficients are not identified; standard errors are not given.")
+    elif model["min_eigenvalue"] < 1e-10:
+        warns.append(f"The smallest eigenvalue is {model['min_eigenvalue']:6.3g}. This might "
+                     "indicate that there are strong multicollinearity problems or that the "
+                     "design matrix is singular.")
+    elif model["condition_number"] > 1000:
+        warns.append(f"The condition number is large, {model['condition_number']:6.3g}. This "
+                     "might indicate that there are strong multicollinearity or other "
+                     "numerical problems.")
+    if model["df_resid"] <= 0:
+        warns.append("No residual degrees of freedom (n <= parameters): no inference.")
+    if stats.n < 8:
+        warns.append(f"The omnibus normality test needs at least 8 observations; got {stats.n}.")
+    if not np.isfinite(model["skew"]):
+        warns.append("The residuals are all (numerically) zero: skew, kurtosis and the "
+                     "normality tests are undefined.")
+    if stats.max_leverage is not None and stats.max_leverage >= 1 - 1e-12:
+        warns.append("Some observation has leverage 1: HC2/HC3 standard errors are not finite.")
+    return warns
+
+
+def _coef_table(params, factor, model, use_t: bool, alpha: float, index):
+    """Coefficient table and covariance DataFrame from the covariance factor."""
+    cov = factor.T @ factor
+    se = np.sqrt((factor * factor).sum(0))
+    params_f, se_f = np.asarray(params, float), np.asarray(se, float)
+    df = model["df_resid"]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        tval = np.asarray(params / se, float)
+        if use_t:
+            pval, crit = 2 * sst.t.sf(np.abs(tval), df), sst.t.ppf(1 - alpha / 2, df)
+        else:
+            pval, crit = 2 * sst.norm.sf(np.abs(tval)), sst.norm.ppf(1 - alpha / 2)
+        lo = np.asarray(params - crit * se, float)
+        hi = np.asarray(params + crit * se, float)
+    table = pd.DataFrame({"coef": params_f, "std_err": se_f, "t": tval, "p_value": pval,
+                          "ci_low": lo, "ci_high": hi}, index=index)
+    return table, pd.DataFrame(np.asarray(cov, float), index=index, columns=index)
+
+
+def _penalized_summary(stats, model, warns, params, index, opt, target_name, alpha, reason):
+    """Summary of a penalized fit: coefficients only, no classical inference."""
+    table = pd.DataFrame(np.nan, index=index, columns=COEF_COLUMNS)
+    table["coef"] = np.asarray(params, float)
+    model.update(f_statistic=np.nan, f_pvalue=np.nan, penalized=True, penalized_reason=reason)
+    msg = (f"Penalized fit ({reason}): classical standard errors, t statistics, p-values, "
+           "confidence intervals and the F test are not given, because they assume the "
+           "unpenalized least-squares estimator. The optimality numbers measure the distance "
+           "to the unpenalized least-squares optimum.")
+    warns = [msg] + warns
+    return Summary(coefficients=table, model=model, warnings=warns, notes=list(warns),
+                   cov_params=None, optimum=opt.optimum, target_name=target_name,
+                   alpha=float(alpha), _cov_factor=None)
+
+
