@@ -123,20 +123,7 @@ def choose(args) -> Plan:
         raise UsageError("--dask-workers sizes the cluster of --dask local")
     implied = [flag for attr, flag in _IMPLIES_STREAM if getattr(args, attr, None)]
     if args.dask:
-        if args.stream or args.in_memory:
-            raise UsageError("--dask reads the files on the cluster: leave out "
-                             f"{'--stream' if args.stream else '--in-memory'}")
-        refused = [f for f in implied if f != "--weight"]
-        if args.drop_missing:
-            refused.append("--drop-missing")
-        if refused:
-            raise UsageError(f"{refused[0]} is not available with --dask (the cluster reads "
-                             "the files with dask.dataframe); leave it out, or fit without "
-                             "--dask")
-        if args.data == "-":
-            raise UsageError("--dask reads files, not standard input: save the data to a file")
-        paths = [args.data] if "://" in args.data else expand_paths(args.data)
-        return Plan("dask", paths)
+        return _dask_plan(args, implied, expand_paths)
     if args.data == "-":
         if args.stream or implied:
             flag = "--stream" if args.stream else implied[0]
@@ -169,6 +156,24 @@ def choose(args) -> Plan:
             f"quarter of this machine's {output.human_bytes(ram)}: streaming it from disk "
             "(--in-memory reads it whole)"))
     return Plan("memory", [path])
+
+
+def _dask_plan(args, implied, expand_paths) -> Plan:
+    """The plan of ``--dask``, once the flags that do not go with it are refused."""
+    if args.stream or args.in_memory:
+        raise UsageError("--dask reads the files on the cluster: leave out "
+                         f"{'--stream' if args.stream else '--in-memory'}")
+    refused = [f for f in implied if f != "--weight"]
+    if args.drop_missing:
+        refused.append("--drop-missing")
+    if refused:
+        raise UsageError(f"{refused[0]} is not available with --dask (the cluster reads "
+                         "the files with dask.dataframe); leave it out, or fit without "
+                         "--dask")
+    if args.data == "-":
+        raise UsageError("--dask reads files, not standard input: save the data to a file")
+    paths = [args.data] if "://" in args.data else expand_paths(args.data)
+    return Plan("dask", paths)
 
 
 # --------------------------------------------------------------------------- results

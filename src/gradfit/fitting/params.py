@@ -76,6 +76,12 @@ class FitParams:
             check_param("solver", self.solver, choices=registry.names())
         else:
             registry.resolve(self.solver)
+        self._check_values()
+        self._check_combinations(make_penalty(self.penalty, self.alpha, self.l1_ratio))
+        return self
+
+    def _check_values(self) -> None:
+        """Each parameter on its own: a ValueError naming it."""
         if isinstance(self.learning_rate, str):
             check_param("learning_rate", self.learning_rate, choices=("auto", "backtracking"))
         else:
@@ -98,29 +104,31 @@ class FitParams:
         for flag in ("fit_intercept", "early_stopping"):
             if not isinstance(getattr(self, flag), (bool, np.bool_)):
                 raise ValueError(f"{flag} must be True or False, got {getattr(self, flag)!r}")
-        if not any(self.standardize is c or (isinstance(self.standardize, str)
-                                              and self.standardize == c)
-                   for c in STANDARDIZE_CHOICES) and not isinstance(self.standardize, np.bool_):
-            raise ValueError(f"standardize must be 'auto', True, False or 'whiten', got "
-                             f"{self.standardize!r}")
-        pen = make_penalty(self.penalty, self.alpha, self.l1_ratio)
+        s = self.standardize
+        if not (isinstance(s, (bool, np.bool_)) or (isinstance(s, str) and s in ("auto",
+                                                                                 "whiten"))):
+            raise ValueError(f"standardize must be 'auto', True, False or 'whiten', got {s!r}")
+
+    def _check_combinations(self, pen) -> None:
+        """What the solver, the penalty, the loss and the rate cannot do together, with what
+        to use instead."""
         spec = self.spec
         if spec.smooth_only and not pen.is_smooth:
             raise ValueError(f"penalty={self.penalty!r} is not smooth, which solver="
-                             f"{self.solver!r} ({spec.summary}) cannot handle; use "
+                             f"{spec.name!r} ({spec.summary}) cannot handle; use "
                              "solver='nesterov' (FISTA) or 'gd' (proximal gradient) for l1 and "
                              "elasticnet")
         if spec.kind in ("cg", "closed_form") and penalty_parts(pen) is None:
             raise ValueError(f"solver={spec.name!r} needs a built-in penalty (None or 'l2'); a "
                              "penalty object works with the first-order solvers and lbfgs")
         if spec.squared_only and self.loss != "squared":
-            raise ValueError(f"solver={self.solver!r} needs the squared loss; for "
+            raise ValueError(f"solver={spec.name!r} needs the squared loss; for "
                              f"loss={self.loss!r} use 'lbfgs', 'nesterov' or 'gd'")
         if self.learning_rate == "backtracking" and self.batch_size is not None:
             raise ValueError("learning_rate='backtracking' needs full batches (batch_size=None): "
                              "a line search on a noisy mini-batch objective is not sound; use "
                              "learning_rate='auto'")
-        if self.standardize == "whiten" and not isinstance(self.standardize, bool):
+        if isinstance(self.standardize, str) and self.standardize == "whiten":
             if not pen.is_smooth:
                 raise ValueError("standardize='whiten' needs a smooth penalty (None or 'l2'): "
                                  "the L1 prox is not separable in whitened coordinates; use "
@@ -128,7 +136,6 @@ class FitParams:
             if self.batch_size is not None:
                 raise ValueError("standardize='whiten' needs full batches (batch_size=None); "
                                  "use standardize=True for mini-batches")
-        return self
 
     @property
     def penalty_record(self):

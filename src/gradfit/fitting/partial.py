@@ -14,8 +14,14 @@ updated :class:`PartialState` (``state`` None on the first call).  Precisely:
   chunk, its rows are shuffled and visited in mini-batches, the step at batch ``j`` of ``nb``
   being ``schedule(t - 1 + j / nb)`` -- the schedule continues across calls exactly as across
   epochs (``max_iter`` is the horizon of the "step" and "cosine" schedules).  Without a
-  ``batch_size`` (or one at least the chunk's size) a call is one full-batch proximal
-  gradient step on the chunk, at ``schedule(t - 1)``.
+  ``batch_size`` (or one at least the chunk's size) a call is one proximal gradient step on
+  the chunk's gradient, at ``schedule(t - 1)``.
+- Chunks are batches of a stream, so the stochastic rules apply whatever the ``batch_size``:
+  standardized (not whitened) coordinates, the automatic rate 1/L(B) of a batch (times
+  1 - beta with momentum, Nesterov's momentum constant), a decaying schedule
+  (``schedule="auto"``: inverse scaling) and Polyak averaging (``average=None``: on).  So
+  more passes over the same chunks keep bringing the average closer to the optimum, as
+  scikit-learn's ``SGDRegressor.partial_fit`` does.
 - The optimizer's state (momentum, Nesterov's sequence, Adam's moments and step count)
   carries over between calls.
 - Averaging (``average``, default on for mini-batches) continues over calls; as in the loop
@@ -24,16 +30,16 @@ updated :class:`PartialState` (``state`` None on the first call).  Precisely:
 - ``coef`` and ``intercept`` are always in the original units: the average when averaging,
   else the current point.
 
-So ``partial_fit_step`` called E times on the same data gives, bit for bit, the coefficients
-of ``gradfit.fit(X, y, max_iter=E, ...)`` when that fit runs its E epochs (``tol=0``, a
-large ``n_iter_no_change``).  Solvers: "gd", "momentum", "nesterov", "adam" ("lbfgs",
-"cg" and "exact" are not incremental); ``learning_rate="backtracking"`` and
-``early_stopping`` are not available.
+So with a ``batch_size`` below the chunk's size, ``partial_fit_step`` called E times on the
+same data gives, bit for bit, the coefficients of ``gradfit.fit(X, y, max_iter=E, ...)``
+when that fit runs its E epochs (``tol=0``, a large ``n_iter_no_change``).  Solvers: the
+incremental ones of the registry (the first-order rules; "lbfgs", "cg" and "exact" are not
+incremental); ``learning_rate="backtracking"`` and ``early_stopping`` are not available.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 
 import numpy as np
 
@@ -41,7 +47,7 @@ from gradfit.data.memory import InMemory
 from gradfit.data.validation import prepare_data
 from gradfit.exceptions import DivergenceError, InputError
 from gradfit.fitting import driver
-from gradfit.fitting.params import FitParams, make_rng
+from gradfit.fitting.params import FitParams, make_rng, scaling_kind
 from gradfit.model.objective import Objective
 from gradfit.model.scaling import Scaling
 from gradfit.solvers import registry
@@ -70,7 +76,8 @@ class PartialState:
     lr0 : float
         Base learning rate (from the first chunk for "auto").
     minibatch : bool
-        Whether calls run mini-batches (``batch_size`` below the first chunk's size).
+        The stochastic rules apply (always, for a stream of chunks; see the module
+        docstring).
     rng : numpy.random.Generator
     n_calls, n_seen : int
         Calls made (epochs) and rows seen.
@@ -138,16 +145,23 @@ def _objective(p: FitParams, X, y2, sw, scaling=None):
 
 
 def _start(p: FitParams, X, y2, sw, single: bool, coef_init, intercept_init):
+    if scaling_kind(p, X.shape[0], X.shape[1]) == "whiten" and p.standardize == "auto":
+        p = replace(p, standardize=True)  # a stream's chunks: the stochastic coordinates
     obj = _objective(p, X, y2, sw)
     rng = make_rng(p)
     P0 = driver.initial_point(obj, driver.target_mean(obj.data, obj.gram_stats), coef_init,
                               intercept_init)
-    minibatch = p.batch_size is not None and p.batch_size < obj.n
-    lr0, _ = driver.resolve_rate(p, obj)
-    opt = driver.make_optimizer(p, minibatch)
-    average = minibatch if p.average is None else bool(p.average)
+    B = obj.n if p.batch_size is None else min(int(p.batch_size), obj.n)
+    if p.learning_rate == "auto" and p.spec.auto_rate == "lipschitz":
+        lr0 = 1.0 / obj.batch_lipschitz(B)  # the chunk is a batch of the stream
+        if p.spec.name in ("momentum", "nesterov"):
+            lr0 *= 1.0 - p.momentum
+    else:
+        lr0, _ = driver.resolve_rate(p, obj)
+    opt = driver.make_optimizer(p, True)
+    average = True if p.average is None else bool(p.average)
     state = PartialState(p, obj.scaling, P0.copy(), opt.init(P0),
-                         P0.copy() if average else None, 0, float(lr0), minibatch, rng,
+                         P0.copy() if average else None, 0, float(lr0), True, rng,
                          single_output=single)
     return state, obj
 
@@ -218,7 +232,7 @@ def _epoch(st: PartialState, obj: Objective, X, y2, sw) -> None:
     def steps():
         """(schedule time, gradient at P) of each step of this epoch: one full-batch step,
         or one per mini-batch."""
-        if not st.minibatch:
+        if B >= m:  # the chunk is the batch
             yield epoch - 1.0, lambda P: obj.data_value_grad(P)[1]
             return
         nb = -(-m // B)
