@@ -35,7 +35,6 @@ IO_LIBRARIES = ("pyarrow", "pandas.io", "dask", "distributed")
 # shrinks) and no breach may be missing from it.
 KNOWN = {
     ("gradfit.data.files", "gradfit.data.streaming._digest"),
-    ("gradfit.cli.cmd_compare", "gradfit.cli.options._tol"),
 }
 
 

@@ -10,7 +10,7 @@ import numpy as np
 
 from gradfit.cli import output
 from gradfit.cli.fitting import fit_result
-from gradfit.cli.options import SOLVERS, UsageError, _tol, add_data_options, split_names
+from gradfit.cli.options import SOLVERS, UsageError, add_data_options, split_names, tolerance
 
 __all__ = ["add_parser", "run", "compare_rows"]
 
@@ -41,7 +41,7 @@ def add_parser(commands) -> argparse.ArgumentParser:
     p.add_argument("--methods", type=split_names, metavar="A,B,...",
                    help="which methods to run (default: all)")
     p.add_argument("--max-iter", type=int, metavar="N", help="maximum epochs per solver")
-    p.add_argument("--tol", type=_tol, metavar="TOL", help="stopping tolerance (gradfit)")
+    p.add_argument("--tol", type=tolerance, metavar="TOL", help="stopping tolerance (gradfit)")
     p.add_argument("--no-intercept", dest="fit_intercept", action="store_const", const=False,
                    default=None, help="fit through the origin")
     p.add_argument("--no-standardize", dest="standardize", action="store_const", const=False,

@@ -62,7 +62,8 @@ def _rate(text: str):
         ) from None
 
 
-def _tol(text: str):
+def tolerance(text: str):
+    """argparse type of ``--tol``: a non-negative number or 'auto'."""
     if text == "auto":
         return text
     try:
@@ -107,7 +108,7 @@ _OPTIONS = [
     ("--momentum", "momentum", {"type": float, "metavar": "BETA"},
      "momentum coefficient (momentum, nesterov; adam's beta1)"),
     ("--max-iter", "max_iter", {"type": int, "metavar": "N"}, "maximum epochs"),
-    ("--tol", "tol", {"type": _tol, "metavar": "TOL"},
+    ("--tol", "tol", {"type": tolerance, "metavar": "TOL"},
      "stopping tolerance, or 'auto' (tight for full batches, looser for mini-batches)"),
     ("--loss", "loss", {"choices": LOSSES}, "loss: squared or huber (robust)"),
     ("--epsilon", "epsilon", {"type": float, "metavar": "EPS"}, "huber threshold"),
