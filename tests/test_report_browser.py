@@ -36,7 +36,20 @@ pytestmark = pytest.mark.skipif(
 def reports(tmp_path_factory):
     folder = tmp_path_factory.mktemp("report")
     one = one_feature_view(names=("hours <script>alert(1)</script>", "score"))
-    return {"one": write_report(one, folder / "one.html"),
+    import warnings
+
+    import gradfit.plot as gp
+    from gradfit import GDRegressor
+    from gradfit.datasets import load_tutorial
+
+    X, y = load_tutorial(as_frame=True, return_X_y=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fits = {"rate 1e-4": GDRegressor(solver="gd", learning_rate=1e-4).fit(X, y),
+                "momentum": GDRegressor(solver="momentum", learning_rate=1e-4).fit(X, y)}
+    tutorial = gp.view(fits, X, y, title="the tutorial's fits")
+    return {"tutorial": write_report(tutorial, folder / "tutorial.html"),
+            "one": write_report(one, folder / "one.html"),
             "multi": write_report(multi_feature_view(diverging=True), folder / "multi.html")}
 
 
@@ -103,7 +116,7 @@ def pages(browser, reports):
 
 
 # ------------------------------------------------------------------ tests
-@pytest.mark.parametrize("which", ["one", "multi"])
+@pytest.mark.parametrize("which", ["one", "multi", "tutorial"])
 def test_loads_offline_without_errors(pages, which):
     p = pages[which]
     assert p.js("document.body.getAttribute('data-rendered')") == "yes", \
@@ -114,7 +127,7 @@ def test_loads_offline_without_errors(pages, which):
     assert all(u == p.url or u.startswith("data:") for u in p.requests), p.requests
 
 
-@pytest.mark.parametrize("which", ["one", "multi"])
+@pytest.mark.parametrize("which", ["one", "multi", "tutorial"])
 def test_every_chart_draws_marks(pages, which):
     counts = pages[which].js("""cells => Object.fromEntries(Object.entries(cells).map(
         ([k, c]) => [k, Object.fromEntries(['symbol', 'line', 'image', 'rule', 'rect'].map(
@@ -122,7 +135,9 @@ def test_every_chart_draws_marks(pages, which):
                 `g.${c} g.mark-${t}.role-mark path, g.${c} g.mark-${t}.role-mark image, `
                 + `g.${c} g.mark-${t}.role-mark line`).length]))]))""", CELLS)
     fit, path, loss, res = (counts[k] for k in ("fit", "path", "loss", "residuals"))
-    if which == "one":
+    if which == "tutorial":  # 100 points; the exact line, the moving lines of 2 fits
+        assert fit["symbol"] >= 100 and fit["line"] >= 3
+    elif which == "one":
         assert fit["symbol"] >= 50 and fit["line"] >= 3  # data, exact/start, moving lines
     else:
         assert fit["symbol"] >= 100 and fit["line"] >= 1  # moving predictions, diagonal
@@ -156,6 +171,17 @@ def test_slider_moves_the_fitted_line_and_the_path_marker(pages):
                                  ".textContent")
 
 
+def test_slider_moves_the_loss_marker_and_rule(pages):
+    p = pages["one"]
+    p.slide(60)
+    marker_end, rule_end = p.moving("loss-marker"), p.moving("loss-rule")
+    assert len(marker_end) == 2 and len(rule_end) >= 1  # one marker per iterative fit
+    p.slide(3)
+    assert p.moving("loss-marker") != marker_end and p.moving("loss-rule") != rule_end
+    p.slide(60)
+    assert p.moving("loss-marker") == marker_end  # and back
+
+
 def test_slider_moves_predictions_with_several_features(pages):
     p = pages["multi"]
     before = p.moving("moving-fit"), p.moving("path-marker")
@@ -187,7 +213,9 @@ def test_scatter_and_path_charts_zoom_with_the_wheel(browser, reports):
 
         before = drawn()
         for cell, changed in ((CELLS["path"], 0), (CELLS["fit"], 1)):
-            box = p.page.locator(f"g.{cell} path.background").first.bounding_box()
+            target = p.page.locator(f"g.{cell} path.background").first
+            target.scroll_into_view_if_needed()  # the story above may push it off screen
+            box = target.bounding_box()
             p.page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
             p.page.mouse.wheel(0, -300)
             p.page.wait_for_function(

@@ -1,7 +1,8 @@
 """One self-contained HTML report of a fit: works offline, no network requests at all.
 
 The page inlines the Vega, Vega-Lite and Vega-Embed JavaScript (vl-convert's bundle), the
-run's summary table and settings, a short text telling the tutorial's story, and the four
+run's summary table and settings, a text telling how the fits shown were found (what each
+path did: :mod:`gradfit.report.story`), and the four
 charts as one interactive Vega-Lite spec with an iteration slider
 (:mod:`gradfit.report.interactive`).  Every user string is HTML-escaped.
 """
@@ -17,7 +18,8 @@ import numpy as np
 from gradfit.charts.export import vl_version
 from gradfit.charts.view import FitView
 from gradfit.report.interactive import SLIDER, report_chart, slider_frame
-from gradfit.report.template import PAGE, STORY, fill
+from gradfit.report.story import story_html
+from gradfit.report.template import PAGE, fill
 
 __all__ = ["write_report", "report_html", "SLIDER", "slider_frame"]
 
@@ -80,7 +82,7 @@ def report_html(view: FitView) -> str:
         "VERSION": _esc(__version__),
         "SUMMARY": _table(view.summary_rows, "no summary given"),
         "SETTINGS": _table(settings, "no settings given"),
-        "STORY": STORY,
+        "STORY": story_html(view),
         "INFERENCE": _inference_section(view.inference_text),
         "SPEC": _json_for_script(spec),
         "BUNDLE": vlc.javascript_bundle(vl_version=vl_version()),

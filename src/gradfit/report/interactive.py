@@ -199,9 +199,11 @@ def report_chart(view: FitView, axes=None) -> alt.TopLevelMixin:
         at_loss = _at_slider(frame, slider).transform_filter("isValid(datum.objective)"
                                                              ).transform_calculate(
             shown=loss_axes.expr())
-        l_layers += [at_loss.mark_rule(color="#555555", strokeDash=[2, 2]).encode(
+        l_layers += [at_loss.mark_rule(color="#555555", strokeDash=[2, 2],
+                                       ariaRoleDescription="loss-rule").encode(
                          x=loss_axes.x()),
-                     at_loss.mark_point(size=110, filled=True, stroke="black").encode(
+                     at_loss.mark_point(size=110, filled=True, stroke="black",
+                                        ariaRoleDescription="loss-marker").encode(
                          x=loss_axes.x("rec_epoch"), y=loss_axes.y(),
                          color=color(view, names, legend=False),
                          tooltip=[alt.Tooltip("fit:N"), alt.Tooltip("rec_epoch:Q",

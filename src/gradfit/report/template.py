@@ -1,4 +1,5 @@
-"""The report's HTML page: layout, style, the tutorial's story, and the embedding script.
+"""The report's HTML page: layout, style and the embedding script (the story of the fit is
+written by :mod:`gradfit.report.story`).
 
 Placeholders ``@@NAME@@`` are filled in one pass by :func:`fill`, so no filled-in value
 is ever scanned for placeholders again.  Every value but the JavaScript bundle and the
@@ -9,32 +10,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["PAGE", "STORY", "fill"]
-
-STORY = """
-<section class="story">
-  <h2>How the fit was found</h2>
-  <ol>
-    <li><b>Guess.</b> Start from some line: a slope and an intercept (or one coefficient per
-      feature), perhaps all zero.  The first slider position shows that guess.</li>
-    <li><b>Measure the error.</b> For every point, the guess predicts a value; the
-      residual is how far the actual value lies from it.  The objective
-      <i>F</i> = &Sigma; s<sub>i</sub> (y<sub>i</sub> &minus; x<sub>i</sub>&middot;w &minus;
-      b)<sup>2</sup> / &Sigma; s<sub>i</sub> is the (weighted) mean squared residual: one
-      number that says how bad the guess is.</li>
-    <li><b>Descend.</b> The gradient of <i>F</i> points uphill; step the parameters a
-      little against it (the learning rate sets how far) and measure again.  Repeat.  The
-      contour map shows <i>F</i> as a landscape over two parameters: plain gradient
-      descent zig-zags across a narrow valley, momentum carries speed and overshoots
-      before it settles.  Drag the <b>iteration slider</b> to move the fitted line over
-      the data and the marker along the path together.</li>
-    <li><b>Compare with the exact answer.</b> For squared error the best line also has a
-      closed form (least squares).  The loss curve falls to the dashed line of that exact
-      optimum, the paths end on its diamond, and the residuals show what no line can
-      explain.</li>
-  </ol>
-</section>
-"""
+__all__ = ["PAGE", "fill"]
 
 PAGE = """<!DOCTYPE html>
 <html lang="en">
