@@ -12,7 +12,7 @@ peak memory of streamed fits.
    the same rows: row groups of 131072 rows, uncompressed, no dictionaries (the fastest to
    read), and pyarrow's defaults (snappy, 1M-row groups).  Informative rows put the Parquet
    epoch beside ``pq.read_table(memory_map=True)`` (faster still from the page cache; the
-   epoch does not map files, see ``gradfit.data.streaming._fast_parquet``) and beside a
+   epoch does not map files, see ``gradfit.data.readers.parquet.fast_parquet``) and beside a
    reader that builds a float64 matrix per batch.  Also the epoch from
    the cache of the parsed rows (``FileBackend(cache=...)``) against the CSV epoch, and the
    CSV epoch in rows per second beside the anchor "Vowpal Wabbit ~250k examples/s from

@@ -18,9 +18,11 @@ import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 import pytest
 
+import gradfit.data.cache as cache_mod
 import gradfit.data.files as files_mod
-import gradfit.data.streaming as streaming
 from gradfit.data.files import FileBackend
+from gradfit.data.readers import csv as csv_reader
+from gradfit.data.readers import parquet as parquet_reader
 from gradfit.exceptions import InputError
 from gradfit.fitting.files import cache_for_fit, fit_backend, fit_files
 
@@ -121,7 +123,8 @@ def test_second_run_reads_no_file(data, tmp_path, monkeypatch):
 
     monkeypatch.setattr(files_mod, "scan_file", refuse)
     monkeypatch.setattr(files_mod, "read_file", refuse)
-    monkeypatch.setattr(streaming, "_record_batches", refuse)
+    monkeypatch.setattr(csv_reader, "record_batches", refuse)
+    monkeypatch.setattr(parquet_reader, "record_batches", refuse)
     again = FileBackend(data, "y", weight="w", cache=tmp_path / "c")
     assert again.cache_status == "reused" and again.passes == 0
     got = again.map_reduce(lambda X, Y, s: (X.sum(axis=0), (Y[:, 0] * s).sum()))
@@ -176,12 +179,12 @@ def test_a_killed_writer_leaves_no_usable_cache(data, tmp_path):
     """SIGKILL while the cache is being written: the next run rebuilds it."""
     code = (
         "import sys, time\n"
-        "import gradfit.data.files as f\n"
-        "orig = f._CacheWriter.__call__\n"
+        "import gradfit.data.cache as c, gradfit.data.files as f\n"
+        "orig = c.CacheWriter.__call__\n"
         "def slow(self, X, Y, s):\n"
         "    orig(self, X, Y, s)\n"
         "    print('wrote', flush=True); time.sleep(60)\n"
-        "f._CacheWriter.__call__ = slow\n"
+        "c.CacheWriter.__call__ = slow\n"
         f"f.FileBackend({str(data)!r}, 'y', weight='w', cache={str(tmp_path / 'c')!r})\n")
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
     try:
@@ -312,7 +315,7 @@ def test_full_disk_while_writing_is_given_up(data, tmp_path, monkeypatch):
         if len(calls) > 1:
             self._fail(OSError(28, "No space left on device"))
 
-    monkeypatch.setattr(files_mod._CacheWriter, "__call__", full)
+    monkeypatch.setattr(cache_mod.CacheWriter, "__call__", full)
     with pytest.warns(RuntimeWarning, match="No space left"):
         fb = FileBackend(data, "y", weight="w", cache=tmp_path / "c")
     assert fb.cache_status is None and fb._cache is None

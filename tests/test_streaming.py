@@ -179,11 +179,11 @@ def test_odd_batch_sizes(files, data, source, batch_rows):
 def test_big_row_groups_are_read_in_slices(files, data, monkeypatch, any_layout):
     """Row groups over the decoding budget are read a slice at a time (pyarrow's scanner):
     the same rows, in order, as one read of each row group."""
-    from gradfit.data import streaming
+    from gradfit.data.readers import parquet
 
     whole = list(FileBackend(files["parquet_many"], "y", FEATURES, weight="w").blocks(
         any_layout=any_layout))
-    monkeypatch.setattr(streaming, "PARQUET_GROUP_BYTES", 37 * 5 * 8)  # 37-row slices
+    monkeypatch.setattr(parquet, "PARQUET_GROUP_BYTES", 37 * 5 * 8)  # 37-row slices
     fb = FileBackend(files["parquet_many"], "y", FEATURES, weight="w")
     sliced = list(fb.blocks(any_layout=any_layout))
     for got, want in zip(sliced, whole, strict=True):
@@ -204,7 +204,7 @@ def test_csv_ranges_parsed_at_once_give_the_same_rows(tmp_path, data, monkeypatc
                                                       last_newline):
     """A CSV file cut into many small ranges (parsed by several threads) gives exactly the
     rows of one range; the ranges cover the file and start at line starts."""
-    from gradfit.data import streaming
+    from gradfit.data.readers import csv
 
     X, y, w = data
     lines = ["a,b,c,y,w"] + [",".join(repr(float(v)) for v in row) for row in np.c_[X, y, w]]
@@ -212,13 +212,13 @@ def test_csv_ranges_parsed_at_once_give_the_same_rows(tmp_path, data, monkeypatc
     path.write_bytes((ending.join(lines) + (ending if last_newline else "")).encode())
     whole = _all_blocks(FileBackend(path, "y", FEATURES))
     reordered = list(FileBackend(path, "y", ["c", "a"], weight="w").blocks(1000))
-    monkeypatch.setattr(streaming, "CSV_RANGE_BYTES", 997)
+    monkeypatch.setattr(csv, "CSV_RANGE_BYTES", 997)
     for got, want in zip(FileBackend(path, "y", ["c", "a"], weight="w").blocks(1000),
                          reordered, strict=True):  # features reordered, a weight column
         for a, b in zip(got, want):
             np.testing.assert_array_equal(a, b)
     fb = FileBackend(path, "y", FEATURES)
-    ranges = streaming._csv_ranges(fb.files[0])
+    ranges = csv.csv_ranges(fb.files[0])
     raw = path.read_bytes()
     assert len(ranges) > 20 and ranges[0][0] == 0 and ranges[-1][1] == len(raw)
     assert all(a[1] == b[0] and raw[b[0] - 1:b[0]] == b"\n" for a, b in zip(ranges, ranges[1:]))
@@ -234,7 +234,7 @@ def test_compressed_csv_gives_the_rows_of_the_plain_file(tmp_path, data, monkeyp
     of a file): the same blocks as the plain file."""
     import gzip
 
-    from gradfit.data import streaming
+    from gradfit.data.readers import csv
 
     X, y, _ = data
     text = "a,b,c,y\n" + "".join(",".join(repr(float(v)) for v in row) + "\n"
@@ -242,7 +242,7 @@ def test_compressed_csv_gives_the_rows_of_the_plain_file(tmp_path, data, monkeyp
     (tmp_path / "d.csv").write_text(text)
     with gzip.open(tmp_path / "d.csv.gz", "wt") as fh:
         fh.write(text)
-    monkeypatch.setattr(streaming, "CSV_RANGE_BYTES", 997)
+    monkeypatch.setattr(csv, "CSV_RANGE_BYTES", 997)
     for got, want in zip(_all_blocks(FileBackend(tmp_path / "d.csv.gz", "y")),
                          _all_blocks(FileBackend(tmp_path / "d.csv", "y")), strict=True):
         np.testing.assert_array_equal(got, want)
@@ -251,7 +251,7 @@ def test_compressed_csv_gives_the_rows_of_the_plain_file(tmp_path, data, monkeyp
 def test_in_order_yields_in_order_and_raises_at_the_failing_item():
     import time
 
-    from gradfit.data.streaming import _in_order
+    from gradfit.data.readers.ahead import in_order
 
     def work(i):
         time.sleep(0.002 * (i % 3))
@@ -261,10 +261,10 @@ def test_in_order_yields_in_order_and_raises_at_the_failing_item():
 
     got = []
     with pytest.raises(ValueError, match="item 7"):
-        for value in _in_order(work, range(20), workers=3, ahead=4):
+        for value in in_order(work, range(20), workers=3, ahead=4):
             got.append(value)
     assert got == [i * i for i in range(7)]
-    assert list(_in_order(work, range(5), workers=2, ahead=3)) == [0, 1, 4, 9, 16]
+    assert list(in_order(work, range(5), workers=2, ahead=3)) == [0, 1, 4, 9, 16]
 
 
 def test_blocks_and_minibatches_cover_every_row_once(files, data):

@@ -25,7 +25,7 @@ OLD_PATHS = {
     "gradfit.exact": "gradfit.solvers.exact",
     "gradfit.inference": "gradfit.stats.inference",
     "gradfit.io.fit_files": "gradfit.fitting.files",
-    "gradfit.io.streaming": "gradfit.data.streaming",
+    "gradfit.io.streaming": "gradfit.data.readers",
     "gradfit.io.tables": "gradfit.data.tables",
     "gradfit.kernels": "gradfit.model.kernels",
     "gradfit.kernels_numba": "gradfit.model.kernels_numba",

@@ -86,7 +86,7 @@ def memory_estimate(path: Path) -> int:
     :data:`COMPRESSED_RATIO` when compressed; Parquet: the uncompressed size of its row
     groups, from the file's metadata.
     """
-    from gradfit.data.streaming import COMPRESSED_SUFFIXES, file_kind
+    from gradfit.data.readers.paths import file_kind, is_compressed
 
     path = Path(path)
     size = path.stat().st_size
@@ -99,7 +99,7 @@ def memory_estimate(path: Path) -> int:
                            for i in range(meta.num_row_groups)))
         except Exception:  # noqa: BLE001 - a bad file: the reader will say what is wrong
             return size * COMPRESSED_RATIO
-    if path.suffix.lower() in COMPRESSED_SUFFIXES:
+    if is_compressed(path):
         return size * COMPRESSED_RATIO
     return size
 
@@ -115,7 +115,7 @@ def choose(args) -> Plan:
     InputError
         When a folder or a glob names no data files.
     """
-    from gradfit.data.streaming import expand_paths
+    from gradfit.data.readers import expand_paths
 
     if args.resume and not args.checkpoint:
         raise UsageError("--resume needs --checkpoint PATH: the checkpoint to continue from")
@@ -547,7 +547,7 @@ def fit_on_dask(args, params: dict, plan: Plan, *, show: bool) -> Fitted:
 
 
 def _kinds(paths) -> set:
-    from gradfit.data.streaming import file_kind
+    from gradfit.data.readers import file_kind
 
     return {file_kind(Path(p)) for p in paths}
 

@@ -3,7 +3,8 @@
 :class:`FileBackend` offers the backend contract (``gradfit.data.memory``): ``n``, ``d``, ``k``,
 ``S``, ``dtype``, ``map_reduce(fn, combine)`` (one pass over the files) and
 ``minibatches(batch_size, rng)`` (one epoch of shuffled mini-batches).  Memory holds one block
-of rows, or the shuffling buffer, never the data.
+of rows, or the shuffling buffer, never the data.  The files are read by
+:mod:`gradfit.data.readers`; the parsed rows may be cached by :mod:`gradfit.data.cache`.
 
 Blocks.  ``map_reduce`` hands ``fn`` consecutive row blocks ``(X, Y, s)`` (C-contiguous
 float64, ``X`` of shape (m, d), ``Y`` (m, k), ``s`` (m,) or None) of ``block_rows`` rows each
@@ -21,39 +22,36 @@ permutation of all rows, so results equal the in-memory fit.  Otherwise rows mix
 the buffer; data sorted by something that matters should be shuffled once beforehand (or
 given a larger buffer).
 
-Cache.  With ``cache=folder`` the first pass (the validating scan at construction) also writes
-the parsed float64 rows to a cache in that folder (raw files ``X.f64``, ``Y.f64``, ``s.f64``
-appended to as the rows are parsed, then ``manifest.json``), and every later pass reads its
-blocks from there instead of parsing the files: the same rows, in the same blocks and order,
-so the numbers are bit for bit those of parsing.  The cache is keyed by the files (absolute
-names), the columns and the reading options; a later run reuses it (and skips the scan) while
-the files keep their sizes, modification times and head/tail hashes, and rebuilds it when
-they changed or when it is incomplete (a process killed while writing it) or damaged.
+Cache.  With ``cache=folder`` the validating pass also writes the parsed rows to a cache,
+and every later pass (and a later run on unchanged files) reads them from there: the same
+rows in the same blocks, bit for bit; see :mod:`gradfit.data.cache`.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
-import shutil
-import tempfile
-import time
-import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 
+from gradfit.data import cache as cache_store
+from gradfit.data.cache import (
+    CACHE_READ_ROWS,
+    CACHE_VERSION,
+    Cache,
+    CacheWriter,
+    auto_cache_folder,
+    cache_root,
+)
 from gradfit.data.memory import add
-from gradfit.data.streaming import (
+from gradfit.data.readers import (
     SHOW,
     ColumnPlan,
     FileState,
     ReadOptions,
-    _digest,
     check_unchanged,
     expand_paths,
     file_kind,
@@ -62,21 +60,17 @@ from gradfit.data.streaming import (
     read_file,
     scan_file,
 )
+from gradfit.data.readers.header import check_same_header
 from gradfit.exceptions import InputError
 from gradfit.model import kernels
 from gradfit.model.backend import Capabilities
 from gradfit.model.columns import Columns
 
-__all__ = ["BUFFER_BYTES", "CACHE_VERSION", "FileBackend", "auto_cache_folder"]
+__all__ = ["BUFFER_BYTES", "CACHE_READ_ROWS", "CACHE_VERSION", "FileBackend",
+           "auto_cache_folder"]
 
 BUFFER_BYTES = 64 << 20
 """Default size of the shuffling buffer of ``FileBackend.minibatches``."""
-
-CACHE_VERSION = 1
-"""Layout version of the parsed-data cache (a cache of another version is rebuilt)."""
-
-CACHE_READ_ROWS = 65536
-"""Rows read at a time from the cache (a pass cuts them into its blocks)."""
 
 
 class FileBackend:
@@ -88,7 +82,7 @@ class FileBackend:
     Parameters
     ----------
     paths : str, path-like or a sequence of them
-        Files, folders or globs (see :func:`gradfit.data.streaming.expand_paths`); CSV, or
+        Files, folders or globs (see :func:`gradfit.data.readers.expand_paths`); CSV, or
         Parquet by extension (.parquet, .pq, .parq) or content.
     target : str or sequence of str
         The target column (a list for several outputs).
@@ -160,12 +154,12 @@ class FileBackend:
         self.plan = ColumnPlan.from_header(self.columns, target, features, weight,
                                            where=str(first))
         self.passes = self.parse_passes = self.cache_passes = 0
-        self._cache: _Cache | None = None
+        self._cache: Cache | None = None
         self.cache_folder: Path | None = None
         self.cache_status: str | None = None
-        root = _cache_root(cache, paths)
+        root = cache_root(cache, paths)
         if root is not None:
-            self.cache_folder = root / _cache_name(self._identity())
+            self.cache_folder = root / cache_store.cache_name(self._identity())
             if self._load_cache():
                 return
         writer = self._new_writer() if root is not None else None
@@ -176,8 +170,7 @@ class FileBackend:
             for path in paths:
                 names = self.columns if path == first else read_column_names(path,
                                                                              file_kind(path))
-                if names != self.columns:
-                    raise InputError(_header_difference(first, self.columns, path, names))
+                check_same_header(first, self.columns, path, names)
                 self.files.append(scan_file(path, self.plan, self.options, self.columns, sink))
             self._finish_scan(*totals.finish())
 
@@ -216,26 +209,16 @@ class FileBackend:
 
     # ------------------------------------------------------------------ cache
     def _identity(self) -> dict:
-        """What names a cache: the files (absolute), the columns and the reading options that
-        decide which rows are kept (not the block sizes: they do not change the rows)."""
-        return {"version": CACHE_VERSION,
-                "files": [str(Path(p).resolve()) for p in self._paths],
-                "columns": list(self.columns), "features": list(self.plan.features),
-                "targets": list(self.plan.targets), "weight": self.plan.weight,
-                "skip_bad_rows": self.options.skip_bad_rows,
-                "drop_missing": self.options.drop_missing}
+        return cache_store.cache_identity(self._paths, self.columns, self.plan, self.options)
 
     def _load_cache(self) -> bool:
         """Take the scan's results and the rows from a valid cache; False when there is none
         (or it is stale, partial or damaged: it will be rebuilt)."""
-        found = _Cache.open(self.cache_folder, self._identity())
+        found = Cache.open(self.cache_folder, self._identity())
         if found is None:
             return False
         cache, manifest = found
-        self.files = [_file_state(rec, path) for rec, path in zip(manifest["files"],
-                                                                  self._paths)]
-        S = float.fromhex(manifest["S"])
-        target_sum = np.array([float.fromhex(v) for v in manifest["target_sum"]])
+        self.files, S, target_sum = cache_store.file_states(manifest, self._paths)
         self._finish_scan(S, target_sum)
         if (self.n, self.d, self.k, self.plan.weight is not None) != cache.shape:
             cache.close()
@@ -247,11 +230,11 @@ class FileBackend:
         """Cache the parsed rows from now on (a backend built without ``cache``): reuse a
         valid cache of this data in the folder ``cache`` (or ``"auto"``), else write one
         during the next full pass over the files in their order (``map_reduce``)."""
-        root = _cache_root(cache, self._paths)
+        root = cache_root(cache, self._paths)
         if root is None or self._cache is not None:
             return
-        self.cache_folder = root / _cache_name(self._identity())
-        found = _Cache.open(self.cache_folder, self._identity())
+        self.cache_folder = root / cache_store.cache_name(self._identity())
+        found = Cache.open(self.cache_folder, self._identity())
         if found is not None:
             cache_, manifest = found
             same = (cache_.shape == (self.n, self.d, self.k, self.plan.weight is not None)
@@ -263,53 +246,34 @@ class FileBackend:
             cache_.close()
         self.cache_status = "pending"
 
-    def _new_writer(self) -> _CacheWriter | None:
-        try:
-            return _CacheWriter(self.cache_folder, self._layout())
-        except OSError as exc:
-            _give_up(self.cache_folder, exc)
+    def _new_writer(self) -> CacheWriter | None:
+        writer = cache_store.open_writer(self.cache_folder, self._layout())
+        if writer is None:
             self.cache_status = None
-            return None
+        return writer
 
     def _layout(self) -> tuple[int, int, bool]:
         """Features, targets and whether there is a weight column (the cache's layout)."""
         return len(self.plan.features), len(self.plan.targets), self.plan.weight is not None
 
-    def _pending_writer(self) -> _CacheWriter | None:
+    def _pending_writer(self) -> CacheWriter | None:
         """A writer for a full pass in file order, when a cache is pending (``use_cache``)."""
         if self.cache_status != "pending":
             return None
         return self._new_writer()
 
-    def _commit(self, writer: _CacheWriter) -> None:
+    def _commit(self, writer: CacheWriter) -> None:
         """Seal a written cache (manifest last), move it into place and read from it."""
         if writer.rows != self.n:
             writer.abort()
             return
-        folder = writer.commit(self._manifest())
-        if folder is None:
-            self.cache_status = None
-            return
-        try:
-            self._cache = _Cache(folder, *self._layout(), self.n)
-        except OSError as exc:
-            _give_up(folder, exc)
-            self.cache_status = None
-            return
-        self.cache_status = "built"
-
-    def _manifest(self) -> dict:
-        files = []
-        for fs, path in zip(self.files, self._paths):
-            rec = asdict(fs)
-            rec["path"] = str(Path(path).resolve())
-            rec["units"] = [list(u) for u in fs.units]
-            files.append(rec)
-        return {"format": "gradfit parsed-data cache", "version": CACHE_VERSION,
-                "identity": self._identity(), "n": self.n, "d": self.d, "k": self.k,
-                "weighted": self.plan.weight is not None, "S": float(self.S).hex(),
-                "target_sum": [float(v).hex() for v in self._target_sum], "files": files,
-                "created": time.strftime("%Y-%m-%dT%H:%M:%S")}
+        manifest = cache_store.cache_manifest(
+            self._identity(), self.files, self._paths, n=self.n, d=self.d, k=self.k,
+            weighted=self.plan.weight is not None, S=self.S, target_sum=self._target_sum)
+        folder = writer.commit(manifest)
+        self._cache = None if folder is None else cache_store.open_written(
+            folder, self._layout(), self.n)
+        self.cache_status = None if self._cache is None else "built"
 
     def _check_sources(self) -> None:
         """Before a pass from the cache: the files must not have changed (as when parsing)."""
@@ -376,7 +340,7 @@ class FileBackend:
             self._count(cached=True)
             return
         writer = self._pending_writer()
-        parts = self._parts() if writer is None else _written(self._parts(), writer)
+        parts = cache_store.written(self._parts(), writer)
         with self._parsing_pass(writer):  # an error, or a pass abandoned (GeneratorExit)
             yield from _rechunk(parts, rows, any_layout)
 
@@ -416,7 +380,7 @@ class FileBackend:
                 self._count(cached=True)
             else:
                 writer = self._pending_writer()
-                parts = self._parts() if writer is None else _written(self._parts(), writer)
+                parts = cache_store.written(self._parts(), writer)
                 with self._parsing_pass(writer):
                     X, Y, s = _concat(list(parts))
             order = rng.permutation(self.n)
@@ -469,23 +433,10 @@ class FileBackend:
                 f"block_rows={self.block_rows}{cached})")
 
 
-def _header_difference(first, cols_a, path, cols_b) -> str:
-    for j, (a, b) in enumerate(zip(cols_a, cols_b)):
-        if a != b:
-            return (f"the header of {path} differs from that of {first}: column {j + 1} is "
-                    f"{b!r} there but {a!r} in {first}; all files of a fit need the same "
-                    "columns in the same order")
-    longer, extra = (path, cols_b[len(cols_a)]) if len(cols_b) > len(cols_a) else (
-        first, cols_a[len(cols_b)])
-    return (f"the header of {path} differs from that of {first}: {longer} has an extra column "
-            f"{extra!r} ({len(cols_b)} columns against {len(cols_a)}); all files of a fit need "
-            "the same columns in the same order")
-
-
 def _rows(X) -> np.ndarray:
     """``X`` as a row-major array (a copy only when it is not one).  The fast readers hand
     on column-major batches, or :class:`~gradfit.model.columns.Columns` (see
-    :mod:`gradfit.data.streaming`); the blocks a backend serves are row-major whatever their
+    :mod:`gradfit.data.readers`); the blocks a backend serves are row-major whatever their
     source (unless the consumer reads any layout), so that every reduction over them (BLAS
     products, ``sum(axis=0)``) runs the same way on parsed and cached rows: the same bits.
     The copy is of one cache-sized block, on the consumer's thread, while the reader reads
@@ -540,7 +491,7 @@ class _Totals:
     """Sum of the weights and weighted sums of the targets, block by block over the same
     partition as ``map_reduce`` (so they do not depend on how the rows are split into files;
     with one block they are exactly those of ``InMemory`` and ``np.average``).  A scan sink:
-    see :func:`gradfit.data.streaming.scan_file`."""
+    see :func:`gradfit.data.readers.scan_file`."""
 
     def __init__(self, rows: int, k: int):
         self.rows = rows
@@ -629,88 +580,6 @@ class _Buffer:
         self.fill = len(rest)
 
 
-# --------------------------------------------------------------------------- the cache
-
-_ARRAYS = ("X.f64", "Y.f64", "s.f64")
-_MANIFEST = "manifest.json"
-_OFF = frozenset({"", "none", "off", "no", "false"})
-
-
-def auto_cache_folder() -> Path:
-    """Where ``cache="auto"`` keeps caches: ``$GRADFIT_CACHE_DIR``, else
-    ``<system temp dir>/gradfit-cache``."""
-    env = os.environ.get("GRADFIT_CACHE_DIR")
-    return Path(env) if env else Path(tempfile.gettempdir()) / "gradfit-cache"
-
-
-def _cache_root(cache, paths) -> Path | None:
-    """The folder that holds caches for ``cache`` (None: no cache).  ``"auto"`` caches CSV
-    data only (Parquet decodes about as fast as a cache is read), and only when the disk
-    has room for about the size of the CSV files."""
-    if cache is None or cache is False:
-        return None
-    if isinstance(cache, str) and cache.strip().lower() in _OFF:
-        return None
-    if isinstance(cache, str) and cache.strip().lower() == "auto":
-        csv = [p for p in paths if file_kind(Path(p)) == "csv"]
-        if not csv:
-            return None
-        root = auto_cache_folder()
-        need = sum(os.stat(p).st_size for p in csv) + (256 << 20)
-        try:
-            free = shutil.disk_usage(_existing(root)).free
-        except OSError:
-            return None
-        if free < need:
-            warnings.warn(f"cache='auto': not caching the parsed data in {root} (it has "
-                          f"{free >> 20} MiB free, the cache needs up to about {need >> 20} "
-                          "MiB); every pass parses the files", RuntimeWarning, stacklevel=3)
-            return None
-        return root
-    return Path(os.fspath(cache)).expanduser()
-
-
-def _existing(path: Path) -> Path:
-    while not path.exists() and path.parent != path:
-        path = path.parent
-    return path
-
-
-def _cache_name(identity: dict) -> str:
-    blob = json.dumps(identity, sort_keys=True).encode()
-    return "gradfit-" + hashlib.blake2b(blob, digest_size=12).hexdigest()
-
-
-def _file_state(rec: dict, path) -> FileState:
-    rec = dict(rec)
-    rec["path"] = Path(path)
-    rec["units"] = [tuple(u) for u in rec["units"]]
-    return FileState(**rec)
-
-
-def _give_up(folder, exc) -> None:
-    warnings.warn(f"cannot write the cache of the parsed data in {folder} "
-                  f"({getattr(exc, 'strerror', None) or exc}); going on without it (every "
-                  "pass parses the files)", RuntimeWarning, stacklevel=4)
-
-
-def _written(parts, writer) -> Iterator[tuple]:
-    """The parts, each written to the cache before it is handed on."""
-    for X, Y, s in parts:
-        writer(X, Y, s)
-        yield X, Y, s
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except (PermissionError, OSError):
-        return True
-    return True
-
-
 class _Tee:
     """A scan sink feeding the totals and the cache writer (``scan_file``'s sink
     contract: call, ``mark()``, ``rollback()``)."""
@@ -729,192 +598,3 @@ class _Tee:
     def rollback(self) -> None:
         for sink in self.sinks:
             sink.rollback()
-
-
-class _CacheWriter:
-    """Writes the parsed rows to a fresh temporary folder beside the cache's, appending raw
-    float64 rows to ``X.f64`` (n, d), ``Y.f64`` (n, k) and ``s.f64`` (n,) (C order) as they
-    come (memory: none beyond the file buffers); :meth:`commit` adds ``manifest.json`` last
-    and renames the folder into place, so a cache folder without a manifest is never seen
-    and a killed writer leaves only a temporary folder (removed by the next writer once its
-    process is gone).  Any OSError (a full disk, say) gives the cache up with a warning."""
-
-    def __init__(self, final: Path, layout: tuple[int, int, bool]):
-        self.final = Path(final)
-        self.d, self.k, self.weighted = layout
-        self.final.parent.mkdir(parents=True, exist_ok=True)
-        self._clean_leftovers()
-        if self.final.exists():  # stale, partial or damaged (else it would have been used)
-            shutil.rmtree(self.final, ignore_errors=True)
-        self.tmp = Path(tempfile.mkdtemp(prefix=f"{self.final.name}.tmp-{os.getpid()}-",
-                                         dir=self.final.parent))
-        names = _ARRAYS if self.weighted else _ARRAYS[:2]
-        self.fh = [open(self.tmp / name, "wb") for name in names]  # noqa: SIM115
-        self.rows = 0
-        self.failed = False
-        self._mark = None
-
-    def _clean_leftovers(self) -> None:
-        for tmp in self.final.parent.glob(f"{self.final.name}.tmp-*"):
-            try:
-                pid = int(tmp.name.rsplit(".tmp-", 1)[1].split("-", 1)[0])
-            except (IndexError, ValueError):
-                continue
-            if not _pid_alive(pid):
-                shutil.rmtree(tmp, ignore_errors=True)
-
-    def __call__(self, X, Y, s) -> None:
-        if self.failed:
-            return
-        try:
-            self.fh[0].write(memoryview(np.ascontiguousarray(X, dtype=np.float64)).cast("B"))
-            self.fh[1].write(memoryview(np.ascontiguousarray(Y, dtype=np.float64)).cast("B"))
-            if self.weighted:
-                self.fh[2].write(memoryview(np.ascontiguousarray(s, dtype=np.float64))
-                                 .cast("B"))
-            self.rows += len(X)
-        except OSError as exc:
-            self._fail(exc)
-
-    def mark(self) -> None:
-        if not self.failed:
-            self._mark = ([fh.tell() for fh in self.fh], self.rows)
-
-    def rollback(self) -> None:
-        if self.failed or self._mark is None:
-            return
-        positions, self.rows = self._mark
-        try:
-            for fh, pos in zip(self.fh, positions):
-                fh.flush()
-                fh.truncate(pos)
-                fh.seek(pos)
-        except OSError as exc:
-            self._fail(exc)
-
-    def _fail(self, exc) -> None:
-        _give_up(self.final, exc)
-        self.abort()
-
-    def abort(self) -> None:
-        """Drop what was written (an error, a pass left unfinished, a failed write)."""
-        self.failed = True
-        for fh in self.fh:
-            try:
-                fh.close()
-            except OSError:
-                pass
-        shutil.rmtree(self.tmp, ignore_errors=True)
-
-    def commit(self, manifest: dict) -> Path | None:
-        """Close the arrays, write the manifest (with each array's size and head/tail hash)
-        and move the folder into place; returns the cache folder (None: given up)."""
-        if self.failed:
-            return None
-        try:
-            for fh in self.fh:
-                fh.close()
-            arrays = {}
-            for fh in self.fh:
-                path = Path(fh.name)
-                size = path.stat().st_size
-                arrays[path.name] = {"bytes": size, "digest": _digest(path, size)}
-            manifest = dict(manifest, arrays=arrays)
-            with open(self.tmp / _MANIFEST, "w") as out:
-                json.dump(manifest, out, indent=1)
-                out.flush()
-                os.fsync(out.fileno())
-            for _attempt in range(2):
-                try:
-                    os.rename(self.tmp, self.final)
-                    break
-                except OSError:  # another process put a cache there meanwhile: replace it
-                    shutil.rmtree(self.final, ignore_errors=True)
-            else:
-                raise OSError(f"cannot move {self.tmp} to {self.final}")
-        except OSError as exc:
-            self._fail(exc)
-            return None
-        self.failed = True  # done: nothing more to write
-        return self.final
-
-
-class _Cache:
-    """Reads rows from a sealed cache folder (``X.f64``, ``Y.f64``, ``s.f64`` and
-    ``manifest.json``): ``read(start, stop)`` copies rows into fresh C-contiguous arrays
-    (plain reads, not a memory map, so that the process's memory stays one block however
-    big the cache, and a cache file cut short raises instead of crashing)."""
-
-    def __init__(self, folder: Path, d: int, k: int, weighted: bool, n: int):
-        self.folder = Path(folder)
-        self.shape = (n, d, k, weighted)
-        names = _ARRAYS if weighted else _ARRAYS[:2]
-        self.fh = [open(self.folder / name, "rb", buffering=0) for name in names]  # noqa: SIM115
-        for fh, width in zip(self.fh, (d, k, 1)):
-            size = os.fstat(fh.fileno()).st_size
-            if size != n * width * 8:
-                self.close()
-                raise OSError(f"{fh.name} holds {size} bytes, not {n * width * 8}")
-
-    @classmethod
-    def open(cls, folder: Path, identity: dict):
-        """(cache, manifest) when ``folder`` holds a complete cache of these files as they
-        are now, else None (no cache, another identity or version, files changed since,
-        array files missing, cut short or altered)."""
-        folder = Path(folder)
-        try:
-            manifest = json.loads((folder / _MANIFEST).read_text())
-            if (manifest.get("version") != CACHE_VERSION
-                    or manifest.get("identity") != identity):
-                return None
-            for rec in manifest["files"]:
-                st = os.stat(rec["path"])
-                if (st.st_size, st.st_mtime_ns) != (rec["size"], rec["mtime_ns"]):
-                    return None
-                if _digest(Path(rec["path"]), st.st_size) != rec["digest"]:
-                    return None
-            for name, info in manifest["arrays"].items():
-                path = folder / name
-                size = path.stat().st_size
-                if size != info["bytes"] or _digest(path, size) != info["digest"]:
-                    return None
-            cache = cls(folder, int(manifest["d"]), int(manifest["k"]),
-                        bool(manifest["weighted"]), int(manifest["n"]))
-        except (OSError, ValueError, KeyError, TypeError):
-            return None
-        return cache, manifest
-
-    def close(self) -> None:
-        for fh in self.fh:
-            fh.close()
-
-    def _fill(self, fh, out: np.ndarray, offset: int) -> None:
-        view = memoryview(out).cast("B")
-        fh.seek(offset)
-        got = 0
-        while got < len(view):
-            r = fh.readinto(view[got:])
-            if not r:
-                raise InputError(f"the cache file {fh.name} is shorter than when it was "
-                                 "written (it was changed during the fit); delete the folder "
-                                 f"{self.folder} and fit again")
-            got += r
-
-    def read(self, start: int, stop: int) -> tuple:
-        """Rows ``start:stop`` as fresh arrays ``(X, Y, s)``."""
-        n, d, k, weighted = self.shape
-        m = stop - start
-        X = np.empty((m, d))
-        Y = np.empty((m, k))
-        self._fill(self.fh[0], X, start * d * 8)
-        self._fill(self.fh[1], Y, start * k * 8)
-        s = None
-        if weighted:
-            s = np.empty(m)
-            self._fill(self.fh[2], s, start * 8)
-        return X, Y, s
-
-    def blocks(self, start: int, stop: int, rows: int) -> Iterator[tuple]:
-        """Rows ``start:stop`` in consecutive blocks of ``rows`` (the last smaller)."""
-        for lo in range(start, stop, rows):
-            yield self.read(lo, min(lo + rows, stop))

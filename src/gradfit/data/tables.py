@@ -21,13 +21,12 @@ from pathlib import Path
 
 import numpy as np
 
+from gradfit.data.readers.paths import PARQUET_MAGIC, PARQUET_SUFFIXES, delimiter, read_magic
 from gradfit.exceptions import InputError
 
-__all__ = ["Table", "read_table", "read_frame", "read_matrix", "frame_to_matrix",
-           "closest_names"]
+__all__ = ["PARQUET_MAGIC", "PARQUET_SUFFIXES", "Table", "closest_names", "frame_to_matrix",
+           "read_frame", "read_magic", "read_matrix", "read_table"]
 
-PARQUET_MAGIC = b"PAR1"
-PARQUET_SUFFIXES = frozenset({".parquet", ".pq", ".parq"})
 _OPENERS = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}
 _SHOW_ROWS = 5  # how many offending rows a message lists
 
@@ -86,8 +85,7 @@ class _Source:
 
     @property
     def sep(self) -> str:
-        suffixes = [s.lower() for s in self.path.suffixes] if self.path else []
-        return "\t" if ".tsv" in suffixes or ".tab" in suffixes else ","
+        return delimiter(self.path) if self.path else ","
 
     def handle(self):
         """What pandas / pyarrow should read: the path, or a fresh buffer of the bytes."""
@@ -111,19 +109,6 @@ def _open_source(source) -> _Source:
     head = read_magic(path, desc)
     is_parquet = path.suffix.lower() in PARQUET_SUFFIXES or head == PARQUET_MAGIC
     return _Source(desc, "parquet" if is_parquet else "csv", path=path)
-
-
-def read_magic(path: Path, desc: str) -> bytes:
-    """The first 4 bytes of a data file (Parquet starts with PAR1); an unreadable or empty
-    file is an InputError naming it."""
-    try:
-        with open(path, "rb") as fh:
-            head = fh.read(4)
-    except OSError as exc:
-        raise InputError(f"cannot read {desc}: {exc.strerror or exc}") from None
-    if not head:
-        raise InputError(f"{desc} is empty (expected a CSV header line or a Parquet file)")
-    return head
 
 
 def _read_columns(src: _Source, wanted: set[str] | None, *, header_only: bool = False):
