@@ -129,6 +129,30 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         self.random_state = random_state
         self.verbose = verbose
 
+    @classmethod
+    def from_result(cls, result, *, feature_names=None, **params):
+        """A fitted estimator carrying ``result`` (a :class:`gradfit.FitResult`, e.g. from
+        ``gradfit.fit_files``), with the given parameters: for ``predict``, ``score`` and
+        ``gradfit.io.save_model``.
+
+        Parameters
+        ----------
+        result : FitResult
+        feature_names : sequence of str, optional
+            The features' names (``feature_names_in_``).
+        **params
+            GDRegressor's parameters (those the fit used).
+
+        Returns
+        -------
+        GDRegressor
+        """
+        est = cls(**params)._from_result(result)
+        est.n_features_in_ = np.shape(result.coef)[0]
+        if feature_names is not None:
+            est.feature_names_in_ = np.asarray(list(feature_names), dtype=object)
+        return est
+
     def _from_result(self, res):
         """Set the fitted attributes from a FitResult (every source goes through here)."""
         coef = np.asarray(res.coef)
@@ -142,6 +166,7 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         self.learning_rate_ = res.learning_rate
         self.certificate_ = res.certificate
         self.result_ = res
+        self._inference_stats = self._training = None  # statistics of other data are stale
         return self
 
     def _fit_params(self) -> dict:
@@ -172,9 +197,7 @@ class GDRegressor(RegressorMixin, BaseEstimator):
             callback = _print_progress
         res = fit(X, y, sample_weight, callback=callback, coef_init=coef_init,
                   intercept_init=intercept_init, feature_names=names, **self._fit_params())
-        self._from_result(res)
-        self._inference_stats = None
-        self._training = None  # summary() computes its statistics from these on first use
+        self._from_result(res)  # summary() computes its statistics from _training on first use
         if np.ndim(y) == 1 and X.shape[0] * X.shape[1] <= STORE_STATS_LIMIT:
             self._training = (np.array(X), np.array(y, dtype=float),
                               None if sample_weight is None else np.array(sample_weight))
@@ -217,7 +240,6 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         names = res.info.get("feature_names")
         if names is not None:
             self.feature_names_in_ = np.asarray(names, dtype=object)
-        self._inference_stats = None
         return self
 
     # ------------------------------------------------------------------ inference

@@ -217,17 +217,7 @@ def _shell(params: dict, res, feature_names):
     record and ``save_model``)."""
     from gradfit import GDRegressor
 
-    est = GDRegressor(**params)
-    coef = np.asarray(res.coef, dtype=float)
-    est.coef_ = coef.T if coef.ndim == 2 else coef
-    est.intercept_ = res.intercept
-    est.n_features_in_ = coef.shape[0]
-    est.feature_names_in_ = np.asarray(list(feature_names), dtype=object)
-    est.n_iter_, est.converged_ = res.n_iter, res.converged
-    est.stop_reason_, est.objective_ = res.stop_reason, res.objective
-    est.history_, est.learning_rate_, est.result_ = res.history, res.learning_rate, res
-    est._inference_stats = None
-    return est
+    return GDRegressor.from_result(res, feature_names=feature_names, **params)
 
 
 def _one_line(text) -> str:
