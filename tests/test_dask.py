@@ -248,7 +248,7 @@ def test_full_batch_weighted_penalized_and_bit_identical(problem, client):
     kw = dict(solver="nesterov", penalty="elasticnet", alpha=0.05, l1_ratio=0.5, max_iter=60)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", gradfit.ConvergenceWarning)
-        res = fit_dask(b, **kw)  # FISTA, the same 60 steps as in memory
+        res = fit_dask(b, **kw)  # FISTA; in memory the working sets: the same optimum
         ref = gradfit.fit(X, y, sw, **kw)
         again = fit_dask(b, **kw)
     assert _rel(res.coef, ref.coef) < 1e-8

@@ -31,14 +31,16 @@ class GDRegressor(RegressorMixin, BaseEstimator):
     Parameters
     ----------
     solver : {"gd", "momentum", "nesterov", "adam", "rmsprop", "adagrad", "lbfgs", "cg", \
-"exact"}, default "nesterov"
+"cd", "exact"}, default "nesterov"
         "gd" is plain (proximal) gradient descent, the textbook loop.  "nesterov", the
         default, is accelerated gradient descent — FISTA with adaptive restart on full batches
         (constant momentum on mini-batches): it needs about sqrt(kappa) instead of kappa
         passes on a problem of condition number kappa, and reaches the same optimum;
         "lbfgs" is scipy's L-BFGS-B; "cg" is conjugate gradients on the normal equations;
-        "exact" the closed-form least-squares/ridge solution (long double input is used to
-        the full).
+        "cd" solves L1 / elastic net on in-memory data by working sets with gap-safe
+        screening and coordinate-descent epochs (what "nesterov" runs for them there, with
+        full batches and the automatic rate); "exact" the closed-form least-squares/ridge
+        solution (long double input is used to the full).
     learning_rate : float, "auto" or "backtracking", default "auto"
         "auto": 1/L with L the Lipschitz constant of the gradient (power iteration); on
         mini-batches 1/L(B), the expected smoothness of a batch of size B.  "backtracking":
@@ -62,7 +64,8 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         False unless the criterion was met.  Mini-batch and early stopping: stop when the
         objective (held-out loss) improves by less than tol x its best value for
         n_iter_no_change epochs ("auto": 1e-4).  cg: residual norm; lbfgs: max-norm of the
-        gradient, both relative to the start.  ``certificate_`` says how many digits the
+        gradient, both relative to the start; cd (and L1 in memory): the duality gap relative
+        to the objective.  ``certificate_`` says how many digits the
         result has.
     loss : {"squared", "huber"}; epsilon : float, default 1.35 (Huber's threshold)
     penalty : {None, "l2", "l1", "elasticnet"}; alpha : float; l1_ratio : float, default 0.15

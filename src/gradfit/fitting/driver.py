@@ -26,6 +26,7 @@ from gradfit.fitting.params import (
     resolve_tol,
     scaling_kind,
 )
+from gradfit.fitting.working_sets import run_working_sets, uses_working_sets
 from gradfit.model.backend import capabilities
 from gradfit.model.gram import gram_pass
 from gradfit.model.objective import Objective
@@ -234,7 +235,9 @@ def _compiled_epoch(p: FitParams, obj: Objective, schedule):
 
 def run_solver(obj: Objective, P0, p: FitParams, hooks: Hooks, rng):
     """Run the iterative solver ``p.solver`` on ``obj`` from P0: (LoopOutcome, base rate,
-    certifier)."""
+    certifier).  L1 / elastic net in memory go to working sets (``fitting.working_sets``)."""
+    if uses_working_sets(p, obj.data, hooks):
+        return run_working_sets(obj, P0, p, hooks)
     certifier = Certifier(obj)
     minibatch = is_minibatch(p, obj.n)
     tol = resolve_tol(p.tol, minibatch or hooks.validation is not None)

@@ -118,9 +118,14 @@ class FitParams:
                              f"{spec.name!r} ({spec.summary}) cannot handle; use "
                              "solver='nesterov' (FISTA) or 'gd' (proximal gradient) for l1 and "
                              "elasticnet")
-        if spec.kind in ("cg", "closed_form") and penalty_parts(pen) is None:
-            raise ValueError(f"solver={spec.name!r} needs a built-in penalty (None or 'l2'); a "
+        if spec.kind in ("cg", "closed_form", "working_set") and penalty_parts(pen) is None:
+            builtin = "None or 'l2'" if spec.smooth_only else "None, 'l2', 'l1' or 'elasticnet'"
+            raise ValueError(f"solver={spec.name!r} needs a built-in penalty ({builtin}); a "
                              "penalty object works with the first-order solvers and lbfgs")
+        if spec.kind == "working_set" and (self.batch_size is not None or self.early_stopping):
+            raise ValueError(f"solver={spec.name!r} ({spec.summary}) works on full batches: "
+                             "use batch_size=None and early_stopping=False, or solver="
+                             "'nesterov' for mini-batches")
         if spec.squared_only and self.loss != "squared":
             raise ValueError(f"solver={spec.name!r} needs the squared loss; for "
                              f"loss={self.loss!r} use 'lbfgs', 'nesterov' or 'gd'")
@@ -200,6 +205,8 @@ def scaling_kind(p: FitParams, n: int, d: int) -> str:
         return "none"
     if p.spec.kind == "closed_form":
         return "none"
+    if p.spec.kind == "working_set":  # coordinate descent's iterates do not depend on them
+        return "diagonal"
     parts = penalty_parts(p.penalty_record)
     if (not is_minibatch(p, n) and parts is not None and not parts[0] and d <= WHITEN_MAX_D
             and not p.early_stopping):

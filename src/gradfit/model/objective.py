@@ -72,15 +72,18 @@ def model_gram(stats, fit_intercept: bool) -> np.ndarray:
 
 
 def _weighted_colsum(X, sw, mu):
-    """sum_i s_i x_i (mu None) or sum_i s_i (x_i - mu)^2, in cache-sized row blocks."""
+    """sum_i s_i x_i (mu None) or sum_i s_i (x_i - mu)^2, in row blocks of about 1 MiB (each
+    block's weighted column sums by one BLAS product: numpy's sum over axis 0 of a wide block
+    was 8x slower than a pass of X' r)."""
     out = np.zeros(X.shape[1])
-    for start in range(0, X.shape[0], kernels.BLOCK_ROWS):
-        B = X[start:start + kernels.BLOCK_ROWS]
+    rows = max(64, min(kernels.BLOCK_ROWS, (1 << 17) // max(X.shape[1], 1)))
+    ones = np.ones(min(rows, X.shape[0]))
+    for start in range(0, X.shape[0], rows):
+        B = X[start:start + rows]
         if mu is not None:
             B = B - mu
-            B = B * B
-        s = None if sw is None else sw[start:start + kernels.BLOCK_ROWS]
-        out += B.sum(axis=0) if s is None else s @ B
+            B *= B
+        out += (ones[: len(B)] if sw is None else sw[start:start + rows]) @ B
     return out
 
 

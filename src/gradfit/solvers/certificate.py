@@ -35,7 +35,8 @@ from gradfit.model import kernels
 from gradfit.model.losses import get_loss
 from gradfit.model.penalties import penalty_parts
 
-__all__ = ["CERTIFY_MAX_D", "Certifier", "MAX_DIGITS"]
+__all__ = ["CERTIFY_MAX_D", "Certifier", "MAX_DIGITS", "UNRELIABLE_RCOND",
+           "coefficient_digits", "normwise_error"]
 
 CERTIFY_MAX_D = 256
 """Largest number of features for which the certificate builds the (d x d) curvature."""
@@ -167,30 +168,16 @@ class Certifier:
         floor = self._floor(P, H)
         coef, icpt = obj.to_original(P)
         dw, db = _original_step(obj, np.abs(delta) + floor, absolute=True)
-        # a coefficient is measured against its own size, but not below 1e-8 of the model's
-        # scale (the largest standardized coefficient; the centred intercept): the relative
-        # error of a coefficient that is zero to working precision says nothing
-        spread = _spread(obj)
-        scale = (spread[:, None] * np.abs(coef)).max(axis=0) if obj.d else np.zeros(obj.k)
         bt = np.abs(obj.split(P)[1])
-        tiny = RELATIVE_FLOOR * np.maximum(scale, bt if obj.fit_intercept else 0.0)
-        rel = _relative(dw, np.maximum(np.abs(coef), tiny / np.where(spread > 0, spread,
-                                                                        1.0)[:, None]))
-        parts = [rel.ravel()]
-        if obj.fit_intercept:
-            parts.append(_relative(db, np.maximum(np.abs(icpt), tiny)).ravel())
-        allrel = np.concatenate(parts)
-        with np.errstate(divide="ignore"):
-            per = np.clip(np.floor(-np.log10(np.maximum(allrel, 10.0 ** -MAX_DIGITS))), 0,
-                          MAX_DIGITS)
+        coef_digits, digits = coefficient_digits(coef, icpt, dw, db, _spread(obj),
+                                                 obj.fit_intercept, bt)
         f = obj.value(P)
         gap = 0.5 * float((delta * (H @ delta)).sum())
         out.update(
             method="hessian" if self.constant else "curvature-pass",
             coef_error=np.abs(dw), intercept_error=np.abs(db) if obj.fit_intercept else None,
             coef_rel_error=_normwise(obj, P, np.abs(delta) + floor),
-            digits=int(per.min()) if per.size else MAX_DIGITS,
-            coef_digits=per[: dw.size].reshape(dw.shape).astype(int),
+            digits=digits, coef_digits=coef_digits,
             objective_gap_rel=abs(gap) / max(abs(f), 1e-300))
         return out
 
@@ -303,16 +290,48 @@ def _normwise(obj, P, delta) -> float:
     intercept's error relative to the larger of |b~| and that scale (per output, worst)."""
     dw, _ = _original_step(obj, np.abs(delta), absolute=True)
     coef, _ = obj.to_original(P)
-    spread = _spread(obj)
-    num = (spread[:, None] * np.abs(dw)).max(axis=0) if obj.d else np.zeros(obj.k)
-    den = (spread[:, None] * np.abs(coef)).max(axis=0) if obj.d else np.zeros(obj.k)
+    return normwise_error(coef, dw, _spread(obj), obj.fit_intercept, obj.split(P)[1],
+                          obj.split(delta)[1])
+
+
+def normwise_error(coef, dw, spread, fit_intercept, bt, dbt) -> float:
+    """The normwise relative error of coefficients ``coef`` (d, k) with errors ``dw`` (caller's
+    units) in standardized units (``spread``: the columns' spreads), and of the centred
+    intercepts ``bt`` (k,) with errors ``dbt`` relative to the larger of |b~| and that scale:
+    the worst output."""
+    num = (spread[:, None] * np.abs(dw)).max(axis=0) if len(coef) else np.zeros(coef.shape[1])
+    den = (spread[:, None] * np.abs(coef)).max(axis=0) if len(coef) else np.zeros(coef.shape[1])
     rel = np.where(den > 0, num / np.where(den > 0, den, 1.0), np.where(num > 0, np.inf, 0.0))
-    if obj.fit_intercept:
-        bt, dbt = obj.split(P)[1], obj.split(delta)[1]
+    if fit_intercept:
+        bt, dbt = np.asarray(bt, float), np.asarray(dbt, float)
         scale = np.maximum(np.abs(bt), den)
         rel = np.maximum(rel, np.where(scale > 0, np.abs(dbt) / np.where(scale > 0, scale, 1.0),
                                        np.where(dbt != 0, np.inf, 0.0)))
     return float(rel.max())
+
+
+def coefficient_digits(coef, icpt, dw, db, spread, fit_intercept, bt):
+    """(digits per coefficient (d, k) int, the smallest over coefficients and intercepts):
+    floor(-log10) of each error relative to its value, 0..MAX_DIGITS.  A coefficient is
+    measured against its own size, but not below :data:`RELATIVE_FLOOR` of the model's scale
+    (the largest standardized coefficient; the centred intercept ``bt``): the relative error
+    of a coefficient that is zero to working precision says nothing."""
+    coef, dw = np.asarray(coef, float), np.asarray(dw, float)
+    scale = (spread[:, None] * np.abs(coef)).max(axis=0) if len(coef) else np.zeros(
+        coef.shape[1])
+    tiny = RELATIVE_FLOOR * np.maximum(scale, np.abs(bt) if fit_intercept else 0.0)
+    rel = _relative(dw, np.maximum(np.abs(coef), tiny / np.where(spread > 0, spread,
+                                                                    1.0)[:, None]))
+    parts = [rel.ravel()]
+    if fit_intercept:
+        parts.append(_relative(np.asarray(db, float),
+                               np.maximum(np.abs(np.asarray(icpt, float)), tiny)).ravel())
+    allrel = np.concatenate(parts)
+    with np.errstate(divide="ignore"):
+        per = np.clip(np.floor(-np.log10(np.maximum(allrel, 10.0 ** -MAX_DIGITS))), 0,
+                      MAX_DIGITS)
+    digits = int(per.min()) if per.size else MAX_DIGITS
+    return per[: dw.size].reshape(dw.shape).astype(int), digits
 
 
 def curvature_hessian(obj, P):

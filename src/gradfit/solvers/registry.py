@@ -6,7 +6,8 @@ function in ``gradfit.solvers.optimizers`` plus one :func:`register_solver` line
 
 kind
     "first_order" (the one training loop, ``gradfit.solvers.engine``), "lbfgs", "cg"
-    (``gradfit.solvers.second_order``) or "closed_form" (``gradfit.solvers.exact``).
+    (``gradfit.solvers.second_order``), "closed_form" (``gradfit.solvers.exact``) or
+    "working_set" (``gradfit.solvers.working_set``: in-memory data, full batches).
 make_optimizer
     ``(params, minibatch) -> Optimizer`` for first-order solvers.
 incremental
@@ -67,7 +68,7 @@ SOLVERS: dict[str, SolverSpec] = {}
 
 def register_solver(spec: SolverSpec) -> SolverSpec:
     """Add (or replace) a solver in the table."""
-    if spec.kind not in ("first_order", "lbfgs", "cg", "closed_form"):
+    if spec.kind not in ("first_order", "lbfgs", "cg", "closed_form", "working_set"):
         raise ValueError(f"unknown solver kind {spec.kind!r}")
     if spec.first_order and spec.make_optimizer is None:
         raise ValueError(f"first-order solver {spec.name!r} needs make_optimizer")
@@ -129,3 +130,6 @@ _first_order("rmsprop", "RMSProp, with its prox in its own metric",
 _first_order("adagrad", "AdaGrad, with its prox in its own metric",
              lambda p, mb: optimizers.adagrad(), auto_rate="spread", schedule="constant",
              spread_share=0.2)
+register_solver(SolverSpec("cd", "working_set", "coordinate descent on working sets with "
+                           "gap-safe screening (in memory; what nesterov runs for l1 and "
+                           "elasticnet there)", squared_only=True))

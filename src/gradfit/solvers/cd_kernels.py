@@ -1,0 +1,293 @@
+"""Coordinate-descent epochs on a working set's Gram matrix, and the elastic net's duality gap
+(compiled with numba through ``gradfit.model.compiling``: cached on disk, announced on a cold
+cache; the same Python source runs uncompiled without numba).
+
+The subproblem on a working set of m features, in the scale of
+``gradfit.solvers.working_set`` (P = S F / 2):
+
+    P(w) = 1/2 y~'y~ - q'w + 1/2 w'Qw + lam1 ||w||_1 + lam2/2 ||w||^2,
+    Q = X~_W' X~_W,   q = X~_W' y~.
+
+A coordinate-descent epoch visits j = 0..m-1 once and minimises P exactly along w_j:
+
+    z = q_j - (Qw)_j + Q_jj w_j,    w_j <- soft(z, lam1) / (Q_jj + lam2),
+
+a proximal-gradient step on coordinate j with the exact step 1 / Q_jj (the coordinate's own
+Lipschitz constant).  Qw is kept up to date (m operations per coefficient that moves), so an
+epoch costs O(m^2) whatever the number of rows.
+
+Duality gap (Fercoq, Gramfort & Salmon 2015; the elastic net as a lasso on the data augmented
+by sqrt(lam2) I, as scikit-learn's coordinate descent does): with the gradient correlations
+c = X~'r, r = y~ - X~w and the dual point theta = kappa r,
+kappa = min(1, lam1 / max_j |c_j - lam2 w_j|),
+
+    gap = 1/2 (1 - kappa)^2 (r'r + lam2 ||w||^2) + lam1 ||w||_1 - kappa sum_j w_j (c_j - lam2 w_j)
+
+(algebraically P(w) - D(theta), written without the cancellation of the two).  Without an L1
+part (lam1 = 0, lam2 > 0) theta = r is feasible and gap = ||c - lam2 w||^2 / (2 lam2); without
+any penalty there is no dual bound (inf).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+__all__ = ["available", "enet_gap", "gram_cd", "STATUS"]
+
+STATUS = ("max_epochs", "converged", "stalled")
+"""What :func:`gram_cd` returns as its status, by code."""
+
+
+def _enet_gap(rr, c, w, lam1, lam2):
+    """(primal P, duality gap, kappa) at w from r'r = ``rr``, c = X~'r (all features of the
+    problem) and w (the same features; zeros off the support).  See the module docstring."""
+    ww = 0.0
+    l1n = 0.0
+    wc = 0.0
+    dn = 0.0
+    g2 = 0.0
+    for j in range(c.shape[0]):
+        a = c[j] - lam2 * w[j]
+        ww += w[j] * w[j]
+        l1n += abs(w[j])
+        wc += w[j] * a
+        g2 += a * a
+        if abs(a) > dn:
+            dn = abs(a)
+    rr = max(rr, 0.0)
+    primal = 0.5 * rr + lam1 * l1n + 0.5 * lam2 * ww
+    if lam1 > 0.0:
+        kappa = 1.0 if dn <= lam1 else lam1 / dn
+        gap = 0.5 * (1.0 - kappa) ** 2 * (rr + lam2 * ww) + lam1 * l1n - kappa * wc
+    elif lam2 > 0.0:
+        kappa = 1.0
+        gap = g2 / (2.0 * lam2)
+    else:
+        kappa = 1.0
+        gap = math.inf
+    return primal, max(gap, 0.0), kappa
+
+
+def _sub_gap(Q, q, w, g, lam1, lam2, yty):
+    """(primal, gap) of the working-set subproblem, with g = Qw."""
+    m = w.shape[0]
+    c = np.empty(m)
+    rr = yty
+    for j in range(m):
+        c[j] = q[j] - g[j]
+        rr += w[j] * (g[j] - 2.0 * q[j])
+    primal, gap, _ = _enet_gap(rr, c, w, lam1, lam2)
+    return primal, gap
+
+
+def _primal(Q, q, w, g, lam1, lam2, yty):
+    """The subproblem's P at w, with g = Qw."""
+    val = 0.5 * yty
+    for j in range(w.shape[0]):
+        val += w[j] * (0.5 * g[j] - q[j]) + lam1 * abs(w[j]) + 0.5 * lam2 * w[j] * w[j]
+    return val
+
+
+def _difference_gram(hist, A):
+    """A[a, b] = (w_(a+1) - w_a) . (w_(b+1) - w_b) over the rows of ``hist``."""
+    K, m = A.shape[0], hist.shape[1]
+    for a in range(K):
+        for b in range(a, K):
+            s = 0.0
+            for j in range(m):
+                s += (hist[a + 1, j] - hist[a, j]) * (hist[b + 1, j] - hist[b, j])
+            A[a, b] = s
+            A[b, a] = s
+
+
+def _cholesky_solve(A, z):
+    """Solve A x = z in place (z becomes x) for a small symmetric positive definite A
+    (overwritten by its Cholesky factor); False when A is not positive definite."""
+    K = A.shape[0]
+    for a in range(K):
+        for b in range(a):
+            A[a, a] -= A[a, b] * A[a, b]
+        if A[a, a] <= 0.0:
+            return False
+        A[a, a] = math.sqrt(A[a, a])
+        for r in range(a + 1, K):
+            for b in range(a):
+                A[r, a] -= A[r, b] * A[a, b]
+            A[r, a] /= A[a, a]
+    for a in range(K):
+        for b in range(a):
+            z[a] -= A[a, b] * z[b]
+        z[a] /= A[a, a]
+    for a in range(K - 1, -1, -1):
+        for b in range(a + 1, K):
+            z[a] -= A[b, a] * z[b]
+        z[a] /= A[a, a]
+    return True
+
+
+def _extrapolate(hist, out):
+    """Anderson extrapolation of the last K + 1 iterates (rows of ``hist``) into ``out``:
+    the combination sum_i c_i w_(i+1), sum c_i = 1, that minimises the norm of the combined
+    differences (Bertrand & Massias 2021).  False when the system is singular."""
+    K = hist.shape[0] - 1
+    A = np.zeros((K, K))
+    _difference_gram(hist, A)
+    trace = 0.0
+    for a in range(K):
+        trace += A[a, a]
+    if trace <= 0.0:
+        return False
+    for a in range(K):
+        A[a, a] += 1e-12 * trace
+    z = np.ones(K)
+    if not _cholesky_solve(A, z):
+        return False
+    total = z.sum()
+    if total == 0.0 or not math.isfinite(total):
+        return False
+    for j in range(hist.shape[1]):
+        s = 0.0
+        for a in range(K):
+            s += z[a] * hist[a + 1, j]
+        out[j] = s / total
+    return True
+
+
+STALL_FLOOR = 1e-9
+"""A relative step that stops decreasing counts as the rounding floor only below this."""
+ANDERSON_K = 5
+"""Iterates combined by each Anderson extrapolation (every K epochs)."""
+
+
+def _matvec(Q, w, out):
+    """out = Q w."""
+    m = w.shape[0]
+    for i in range(m):
+        s = 0.0
+        for j in range(m):
+            s += Q[i, j] * w[j]
+        out[i] = s
+
+
+def _epoch(Q, q, w, g, lam1, lam2):
+    """One coordinate-descent epoch (j = 0..m-1), g = Qw kept up to date: (largest step
+    |dw_j| sqrt(Q_jj), largest |w_j| sqrt(Q_jj))."""
+    m = w.shape[0]
+    max_step = 0.0
+    max_w = 0.0
+    for j in range(m):
+        qjj = Q[j, j]
+        if qjj <= 0.0:
+            continue
+        old = w[j]
+        z = q[j] - g[j] + qjj * old
+        if z > lam1:
+            new = (z - lam1) / (qjj + lam2)
+        elif z < -lam1:
+            new = (z + lam1) / (qjj + lam2)
+        else:
+            new = 0.0
+        root = math.sqrt(qjj)
+        if new != old:
+            dlt = new - old
+            for i in range(m):
+                g[i] += dlt * Q[j, i]
+            w[j] = new
+            max_step = max(max_step, abs(dlt) * root)
+        max_w = max(max_w, abs(new) * root)
+    return max_step, max_w
+
+
+def _anderson(Q, q, w, g, hist, acc, g_acc, lam1, lam2, yty):
+    """Replace w (and g = Qw) by the extrapolation of the iterates in ``hist`` if it lowers
+    the subproblem's P."""
+    if not _extrapolate(hist, acc):
+        return
+    _matvec(Q, acc, g_acc)
+    if _primal(Q, q, acc, g_acc, lam1, lam2, yty) < _primal(Q, q, w, g, lam1, lam2, yty):
+        w[:] = acc
+        g[:] = g_acc
+
+
+def gram_cd(Q, q, w, lam1, lam2, yty, max_epochs, gap_tol, step_tol, patience, check_every):
+    """Coordinate-descent epochs on the subproblem (Q, q) from w (updated in place), with an
+    Anderson extrapolation of the last :data:`ANDERSON_K` + 1 iterates every K epochs, kept
+    when it lowers P (Bertrand & Massias 2021, as skglm does): on ill-conditioned working
+    sets it cuts the epochs several-fold.  Coefficients that are zero in all the combined
+    iterates stay exactly zero.
+
+    Stops when the largest coordinate step of an epoch, |dw_j| sqrt(Q_jj), is at most
+    ``step_tol`` x the largest |w_j| sqrt(Q_jj) (steps and coefficients in standardized units,
+    so the rule does not depend on the columns' scales) and the subproblem's duality gap is at
+    most ``gap_tol`` x its primal value (checked every ``check_every`` epochs; ``gap_tol=inf``:
+    not checked); or when that relative step, once below :data:`STALL_FLOOR`, has not reached
+    a new minimum for ``patience`` epochs (the rounding floor); or after ``max_epochs``.
+
+    Returns (epochs, status code (see :data:`STATUS`), gap, primal, relative step); gap and
+    primal are NaN when the gap was not computed.  A column with Q_jj = 0 keeps w_j = 0.
+    """
+    m = w.shape[0]
+    g = np.zeros(m)
+    _matvec(Q, w, g)
+    hist = np.empty((ANDERSON_K + 1, m))
+    acc = np.empty(m)
+    g_acc = np.empty(m)
+    n_hist = 0
+    best = math.inf
+    since = 0
+    gap = math.nan
+    primal = math.nan
+    step_rel = math.inf
+    for ep in range(1, max_epochs + 1):
+        max_step, max_w = _epoch(Q, q, w, g, lam1, lam2)
+        step_rel = max_step / max_w if max_w > 0.0 else 0.0
+        since = 0 if step_rel < best else since + 1
+        best = min(best, step_rel)
+        if step_rel <= step_tol:
+            if gap_tol == math.inf:
+                return ep, 1, gap, primal, step_rel
+            if ep % check_every == 0 or step_rel == 0.0 or since >= patience:
+                primal, gap = _sub_gap(Q, q, w, g, lam1, lam2, yty)
+                if gap <= gap_tol * primal:
+                    return ep, 1, gap, primal, step_rel
+        if since >= patience and best <= STALL_FLOOR:
+            return ep, 2, gap, primal, step_rel
+        if m > 1 and step_rel > 0.0:
+            hist[n_hist] = w
+            n_hist += 1
+            if n_hist == ANDERSON_K + 1:
+                n_hist = 0
+                _anderson(Q, q, w, g, hist, acc, g_acc, lam1, lam2, yty)
+    return max_epochs, 0, gap, primal, step_rel
+
+
+enet_gap = _enet_gap
+PYTHON = {"enet_gap": _enet_gap, "gram_cd": gram_cd}
+"""The uncompiled functions (the same source numba compiles; what runs without numba)."""
+
+try:  # numba is a core dependency; guarded so that a broken install still runs (slowly)
+    from gradfit.model import compiling
+except Exception:  # pragma: no cover - exercised where numba is missing
+    compiling = None
+_COMPILED = compiling is not None and compiling.numba is not None
+
+if _COMPILED:
+    _jit = compiling.jit(nogil=True, fastmath=False)
+    _enet_gap = _jit(_enet_gap)
+    _sub_gap = _jit(_sub_gap)
+    _primal = _jit(_primal)
+    _difference_gram = _jit(_difference_gram)
+    _cholesky_solve = _jit(_cholesky_solve)
+    _extrapolate = _jit(_extrapolate)
+    _matvec = _jit(_matvec)
+    _epoch = _jit(_epoch)
+    _anderson = _jit(_anderson)
+    enet_gap = compiling.entry()(PYTHON["enet_gap"])
+    gram_cd = compiling.entry()(PYTHON["gram_cd"])
+
+
+def available() -> bool:
+    """True when the epochs run compiled."""
+    return _COMPILED
