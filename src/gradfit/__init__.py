@@ -18,13 +18,14 @@ _LAZY = {
     "GDRegressor": "gradfit.estimators",
     "fit": "gradfit.fitting.api",
     "fit_files": "gradfit.fitting.files",
+    "lasso_path": "gradfit.fitting.path",
     "FitResult": "gradfit.model.result",
     "History": "gradfit.model.result",
     "ConvergenceWarning": "gradfit.exceptions",
     "as_backend": "gradfit.data",
 }
 
-__all__ = ["GDRegressor", "fit", "fit_files", "as_backend", "FitResult", "History",
+__all__ = ["GDRegressor", "fit", "fit_files", "as_backend", "lasso_path", "FitResult", "History",
            "DivergenceError", "InputError", "ConvergenceWarning", "__version__"]
 
 

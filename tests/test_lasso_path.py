@@ -1,0 +1,71 @@
+"""``gradfit.lasso_path``: the L1 / elastic-net fits on a grid of alphas with warm starts,
+against scikit-learn's ``enet_path`` (coefficients, exact zeros) and single fits (Lasso with
+weights, several outputs); bad grids get clear errors."""
+
+import numpy as np
+import pytest
+
+import gradfit
+from test_lasso import fit, problem, sk_ref
+
+
+@pytest.mark.parametrize("l1_ratio", [1.0, 0.6])
+@pytest.mark.parametrize("d", [15, 300])
+def test_path_matches_sklearn_enet_path(l1_ratio, d):
+    from sklearn.linear_model import enet_path
+
+    X, y, _ = problem(20, n=90, d=d, informative=6)
+    Xc, yc = X - X.mean(axis=0), y - y.mean()  # scikit-learn's path fits no intercept
+    grid_sk = _sk_grid(Xc, yc, l1_ratio, 25, 1e-2)
+    _, ref, _ = enet_path(Xc, yc, l1_ratio=l1_ratio, alphas=grid_sk, tol=1e-14,
+                          max_iter=500_000)
+    path = gradfit.lasso_path(X, y, alphas=2 * grid_sk, l1_ratio=l1_ratio)
+    assert path.converged.all() and path.coef.shape == (25, d)
+    np.testing.assert_allclose(path.alphas, 2 * grid_sk)
+    np.testing.assert_allclose(path.coef, ref.T, rtol=1e-6, atol=1e-9)
+    assert np.array_equal(path.coef == 0, ref.T == 0)
+    np.testing.assert_allclose(path.intercept, y.mean() - path.coef @ X.mean(axis=0),
+                               rtol=1e-12)
+    assert np.all(path.duality_gap <= 1e-10)
+    # each point is the fit of that alpha alone
+    one = fit(X, y, penalty="l1" if l1_ratio == 1 else "elasticnet", alpha=path.alphas[12],
+              l1_ratio=l1_ratio)
+    np.testing.assert_allclose(one.coef, path.coef[12], rtol=1e-8, atol=1e-11)
+    assert one.objective == pytest.approx(path.objective[12], rel=1e-12)
+
+
+def _sk_grid(Xc, yc, l1_ratio, n_alphas, eps):
+    alpha_max = np.abs(Xc.T @ yc).max() / (len(Xc) * l1_ratio)
+    return np.geomspace(alpha_max, alpha_max * eps, n_alphas)
+
+
+def test_path_default_grid_weights_and_outputs():
+    X, Y, sw = problem(21, n=70, d=40, informative=5, weights=True, outputs=2)
+    path = gradfit.lasso_path(X, Y, 12, sample_weight=sw, eps=1e-2)
+    assert path.coef.shape == (12, 40, 2) and path.intercept.shape == (12, 2)
+    assert np.all(path.coef[0] == 0), "the grid starts at alpha_max: all zeros"
+    assert np.all(np.diff(path.alphas) < 0)
+    for i in (3, 11):
+        for j in range(2):
+            ref = sk_ref(X, Y[:, j], sw, path.alphas[i] / 2, 1.0)
+            np.testing.assert_allclose(path.coef[i, :, j], ref.coef_, rtol=1e-6, atol=1e-9)
+            np.testing.assert_allclose(path.intercept[i, j], ref.intercept_, rtol=1e-6)
+
+
+def test_path_sorts_the_grid_and_says_what_is_wrong():
+    X, y, _ = problem(22)
+    path = gradfit.lasso_path(X, y, alphas=[0.01, 0.5, 0.1], fit_intercept=False)
+    np.testing.assert_array_equal(path.alphas, [0.5, 0.1, 0.01])
+    assert np.all(path.intercept == 0)
+    with pytest.raises(ValueError, match=r"alphas\[1\] = -1"):
+        gradfit.lasso_path(X, y, alphas=[0.1, -1.0])
+    with pytest.raises(ValueError, match="empty"):
+        gradfit.lasso_path(X, y, alphas=[])
+    with pytest.raises(ValueError, match="at least one"):
+        gradfit.lasso_path(X, y, alphas=0)
+    with pytest.raises(ValueError, match="numbers"):
+        gradfit.lasso_path(X, y, alphas=["a"])
+    with pytest.raises(ValueError, match="l1_ratio"):
+        gradfit.lasso_path(X, y, l1_ratio=0.0)
+    with pytest.raises(ValueError, match="y must have"):
+        gradfit.lasso_path(X, y[:-1])
