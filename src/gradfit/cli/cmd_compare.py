@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 import warnings
 
@@ -141,7 +142,10 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"unknown method {unknown[0]!r} (choose from "
                          f"{', '.join(SOLVERS + SKLEARN)})")
     table = read_table(args.data, target=args.target, features=args.features,
-                       drop_missing=args.drop_missing)
+                       drop_missing=args.drop_missing, sep=args.sep, drop=args.drop)
+    if not args.json:
+        for note in table.notes:
+            print(f"gradfit: note: {note}", file=sys.stderr)
     common = {k: getattr(args, k) for k in ("max_iter", "tol", "fit_intercept", "standardize")
               if getattr(args, k) is not None}
     common["random_state"] = args.random_state

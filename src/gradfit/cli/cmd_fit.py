@@ -192,7 +192,7 @@ def _fit_in_memory(args, show_progress: bool):
     from gradfit.io import read_table, train_data_hash
 
     table = read_table(args.data, target=args.target, features=args.features,
-                       drop_missing=args.drop_missing)
+                       drop_missing=args.drop_missing, sep=args.sep, drop=args.drop)
     params = estimator_params(args)
     with output.FitProgress() as progress:
         est, seconds = fit_estimator(table.X, table.y, params,
@@ -202,7 +202,8 @@ def _fit_in_memory(args, show_progress: bool):
         table=table, est=est, seconds=seconds, r2=r2,
         train_hash=train_data_hash(table.X, table.y) if args.save else None,
         summary=_summary(est, table) if args.summary else None, exact=None, stream=None,
-        rows=[], warnings=list(getattr(est, "cli_warnings_", [])), in_memory=True)
+        rows=[], warnings=list(getattr(est, "cli_warnings_", [])), in_memory=True,
+        notes=list(table.notes))
 
 
 def _finish(args, fitted) -> int:
@@ -250,14 +251,23 @@ def _finish(args, fitted) -> int:
         output.emit_json(record)
     else:
         _print(table, est, rows, summary, args)
-    if not args.quiet:
-        for message in fitted.warnings:
-            print(f"gradfit: warning: {message}", file=sys.stderr)
-    if notes and not args.quiet and not args.json:
-        err = output.stderr_console()
-        for note in notes:
-            err.print(note, markup=False)
+    _tell(args, fitted, notes)
     return 0
+
+
+def _tell(args, fitted, files_written) -> None:
+    """On stderr (not with --quiet): what the column rules did, the fit's warnings, and
+    (not with --json) the files written."""
+    if args.quiet:
+        return
+    for message in getattr(fitted, "notes", []):
+        print(f"gradfit: note: {message}", file=sys.stderr)
+    for message in fitted.warnings:
+        print(f"gradfit: warning: {message}", file=sys.stderr)
+    if files_written and not args.json:
+        err = output.stderr_console()
+        for note in files_written:
+            err.print(note, markup=False)
 
 
 def _print(table, est, rows, summary, args) -> None:

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from gradfit.cli.errors import UserError
+from gradfit.cli.options import add_sep_option
 
 __all__ = ["add_parser", "run"]
 
@@ -42,6 +43,7 @@ def add_parser(commands) -> argparse.ArgumentParser:
                    help="name of the prediction column (default: predicted_<target>)")
     p.add_argument("--drop-missing", action="store_true",
                    help="drop rows with missing feature values instead of stopping")
+    add_sep_option(p)
     p.set_defaults(run=run)
     return p
 
@@ -53,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
     model = load_model(args.model)
     frame, X, kept, _ = read_matrix(args.data, list(model.feature_names),
                                     drop_missing=args.drop_missing,
-                                    required_by=f"the model {args.model}")
+                                    required_by=f"the model {args.model}", sep=args.sep)
     pred = X @ model.coef + model.intercept
     name = args.column or f"predicted_{model.target_name}"
     if args.prediction_only:

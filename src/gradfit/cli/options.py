@@ -12,6 +12,7 @@ __all__ = [
     "SOLVERS",
     "add_estimator_options",
     "add_data_options",
+    "add_sep_option",
     "add_stream_options",
     "estimator_params",
     "split_names",
@@ -156,11 +157,50 @@ def add_data_options(parser: argparse.ArgumentParser, *, target_required: bool =
                              "('data/*.parquet': streamed), or '-' for CSV on standard input"
                         if many else "CSV or Parquet file, or '-' for CSV on standard input")
     parser.add_argument("--target", "-t", required=target_required, metavar="COL",
-                        help="the column to predict")
+                        action=OneTarget, help="the column to predict (one)")
     parser.add_argument("--features", "-f", type=split_names, metavar="A,B,...",
-                        help="predictor columns (default: every column but the target)")
+                        help="predictor columns (default: every column but the target and "
+                             "the --drop ones)")
+    parser.add_argument("--drop", type=split_names, metavar="A,B,...",
+                        help="columns to leave out of the default features (an id, say)")
     parser.add_argument("--drop-missing", action="store_true",
                         help="drop rows with missing values instead of stopping")
+    add_sep_option(parser)
+
+
+def add_sep_option(parser: argparse.ArgumentParser) -> None:
+    """--sep: the CSV field separator."""
+    parser.add_argument("--sep", type=separator, metavar="SEP",
+                        help="CSV field separator: one character, or 'tab' (default: a tab "
+                             "for .tsv, else the most frequent of ',', ';' and tab in the "
+                             "header line)")
+
+
+_SEPARATORS = {"tab": "\t", "\\t": "\t", "comma": ",", "semicolon": ";", "pipe": "|",
+               "space": " "}
+
+
+def separator(text: str) -> str:
+    """The argparse type of --sep: one character, or a name (tab, comma, semicolon, pipe,
+    space; a typed backslash-t is a tab)."""
+    sep = _SEPARATORS.get(text.lower(), text)
+    if len(sep) != 1 or sep in "\"\r\n":
+        raise argparse.ArgumentTypeError(f"expected one character such as ';' or '|', or "
+                                         f"'tab', got {text!r}")
+    return sep
+
+
+class OneTarget(argparse.Action):
+    """--target, given once: a second one is an error, not a silent choice (gradfit fit
+    fits one target at a time)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        before = getattr(namespace, self.dest, None)
+        if before is not None:
+            raise UsageError(f"{option_string} is given twice ({before!r} and {values!r}): "
+                             f"{parser.prog} fits one target at a time; run it once per "
+                             "target (in Python, gradfit.fit(X, Y) fits several at once)")
+        setattr(namespace, self.dest, values)
 
 
 def _positive_int(text: str) -> int:

@@ -164,8 +164,8 @@ def _dask_plan(args, implied, expand_paths) -> Plan:
         raise UsageError("--dask reads the files on the cluster: leave out "
                          f"{'--stream' if args.stream else '--in-memory'}")
     refused = [f for f in implied if f != "--weight"]
-    if args.drop_missing:
-        refused.append("--drop-missing")
+    refused += [flag for attr, flag in (("drop_missing", "--drop-missing"), ("sep", "--sep"),
+                                        ("drop", "--drop")) if getattr(args, attr, None)]
     if refused:
         raise UsageError(f"{refused[0]} is not available with --dask (the cluster reads "
                          "the files with dask.dataframe); leave it out, or fit without "
@@ -210,6 +210,7 @@ class Fitted:
     stream: dict
     rows: list = field(default_factory=list)
     warnings: list = field(default_factory=list)
+    notes: list = field(default_factory=list)
 
 
 def _shell(params: dict, res, feature_names):
@@ -373,6 +374,7 @@ def fit_files_streamed(args, params: dict, plan: Plan, *, show: bool) -> Fitted:
     with options_checked_by_core(), output.status(
             f"checking {where} ({output.human_bytes(total)})", show):
         data = FileBackend([str(p) for p in plan.paths], args.target, args.features,
+                           sep=args.sep, drop=args.drop,
                            weight=args.weight, batch_rows=args.batch_rows or 65536,
                            skip_bad_rows=args.skip_bad_rows, drop_missing=args.drop_missing,
                            cache=cache_for_fit(args.cache, **params))
@@ -432,7 +434,7 @@ def fit_files_streamed(args, params: dict, plan: Plan, *, show: bool) -> Fitted:
     if table.X is not None:
         rows.append(("charts from", _sample_note(len(table.X), table.n_rows)))
     return Fitted(table, est, res, seconds, r2, digest, summary, exact, stream, rows,
-                  _collect(caught) + notes)
+                  _collect(caught) + notes, notes=list(data.notes))
 
 
 def _exact_reference(fit, params: dict):

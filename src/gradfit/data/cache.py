@@ -112,7 +112,8 @@ def cache_identity(paths, columns, plan, options) -> dict:
             "files": [str(Path(p).resolve()) for p in paths],
             "columns": list(columns), "features": list(plan.features),
             "targets": list(plan.targets), "weight": plan.weight,
-            "skip_bad_rows": options.skip_bad_rows, "drop_missing": options.drop_missing}
+            "skip_bad_rows": options.skip_bad_rows, "drop_missing": options.drop_missing,
+            "sep": options.sep}
 
 
 def cache_manifest(identity: dict, files, paths, *, n: int, d: int, k: int, weighted: bool,

@@ -60,7 +60,7 @@ from gradfit.data.readers import (
     read_file,
     scan_file,
 )
-from gradfit.data.readers.header import check_same_header
+from gradfit.data.readers.header import check_same_header, leading_values
 from gradfit.exceptions import InputError
 from gradfit.model import kernels
 from gradfit.model.backend import Capabilities
@@ -103,6 +103,13 @@ class FileBackend:
         value) and count them (``n_skipped``) instead of raising.
     drop_missing : bool, default False
         Drop rows with a missing value (empty cell, NA, NaN) instead of raising.
+    sep : str or None
+        The CSV field separator (None: a tab for .tsv/.tab, else the most frequent of
+        ``,`` ``;`` and tab in the header line).
+    drop : sequence of str, "a,b,c" or None
+        Columns left out of the default features.  An unnamed first column that counts the
+        rows 0, 1, 2, ... (the index pandas' ``to_csv()`` writes) is left out by itself, with
+        a note in ``notes``; see :meth:`gradfit.data.readers.ColumnPlan.from_header`.
     cache : None, path-like, "auto" or "none", default None
         A folder for a cache of the parsed float64 rows: the validating pass writes it, later
         passes (and later runs, while the files are unchanged) read it instead of parsing the
@@ -121,6 +128,8 @@ class FileBackend:
     files : list of FileState
     feature_names, target_names : list of str
     weight_name : str or None
+    notes : list of str
+        What the column rules did unasked (an index column left out).
     n_skipped, n_dropped : int
         Rows skipped as malformed, rows dropped for missing values.
     passes : int
@@ -139,20 +148,23 @@ class FileBackend:
 
     def __init__(self, paths, target, features=None, *, weight=None, batch_rows=65536,
                  buffer_rows=None, block_size=1 << 20, skip_bad_rows=False,
-                 drop_missing=False, cache=None):
+                 drop_missing=False, cache=None, sep=None, drop=None):
         batch_rows = int(batch_rows)
         if batch_rows < 1:
             raise ValueError(f"batch_rows must be a positive integer, got {batch_rows!r}")
         self.options = ReadOptions(batch_rows, int(block_size), bool(skip_bad_rows),
-                                   bool(drop_missing))
+                                   bool(drop_missing), sep)
         self.block_rows = min(batch_rows, kernels.BLOCK_ROWS)
         self._buffer_rows = int(buffer_rows) if buffer_rows else None
         paths = expand_paths(paths)
         self._paths = paths
         first = paths[0]
-        self.columns = read_column_names(first, file_kind(first))
-        self.plan = ColumnPlan.from_header(self.columns, target, features, weight,
-                                           where=str(first))
+        kind = file_kind(first)
+        self.columns = read_column_names(first, kind, sep)
+        self.plan = ColumnPlan.from_header(
+            self.columns, target, features, weight, drop=drop, where=str(first),
+            first_values=lambda: leading_values(first, kind, 0, sep))
+        self.notes = list(self.plan.notes)
         self.passes = self.parse_passes = self.cache_passes = 0
         self._cache: Cache | None = None
         self.cache_folder: Path | None = None
@@ -168,8 +180,8 @@ class FileBackend:
         sink = totals if writer is None else _Tee(totals, writer)
         with self._parsing_pass(writer):
             for path in paths:
-                names = self.columns if path == first else read_column_names(path,
-                                                                             file_kind(path))
+                names = self.columns if path == first else read_column_names(
+                    path, file_kind(path), sep)
                 check_same_header(first, self.columns, path, names)
                 self.files.append(scan_file(path, self.plan, self.options, self.columns, sink))
             self._finish_scan(*totals.finish())
@@ -420,7 +432,8 @@ class FileBackend:
         """Counts for a fit's ``info``: files, rows, skipped and dropped rows, passes."""
         out = {"n_files": len(self.files), "n_rows": self.n, "skipped_rows": self.n_skipped,
                "skipped_examples": list(self.skipped_examples),
-               "dropped_rows": self.n_dropped, "passes": self.passes}
+               "dropped_rows": self.n_dropped, "passes": self.passes,
+               "notes": list(self.notes)}
         if self.cache_folder is not None:
             out["cache"] = {"folder": str(self.cache_folder), "status": self.cache_status,
                             "parse_passes": self.parse_passes,

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import bz2
 import csv
-import difflib
 import gzip
 import io
 import lzma
@@ -21,7 +20,10 @@ from pathlib import Path
 
 import numpy as np
 
-from gradfit.data.readers.paths import PARQUET_MAGIC, PARQUET_SUFFIXES, delimiter, read_magic
+from gradfit.data.readers.header import INDEX_ROWS, header_names, leading_values, separator
+from gradfit.data.readers.messages import closest_names
+from gradfit.data.readers.paths import PARQUET_MAGIC, PARQUET_SUFFIXES, read_magic
+from gradfit.data.readers.plan import ColumnPlan
 from gradfit.exceptions import InputError
 
 __all__ = ["PARQUET_MAGIC", "PARQUET_SUFFIXES", "Table", "closest_names", "frame_to_matrix",
@@ -47,6 +49,8 @@ class Table:
         Rows dropped because they had missing values (``drop_missing=True``).
     source : str
         Where the data came from, as shown in messages (a path or ``<stdin>``).
+    notes : tuple of str
+        What the column rules did unasked (an index column left out).
     """
 
     X: np.ndarray
@@ -55,6 +59,7 @@ class Table:
     target_name: str | None
     n_dropped: int = 0
     source: str = "<data>"
+    notes: tuple = ()
 
     @property
     def n_rows(self) -> int:
@@ -82,24 +87,39 @@ class _Source:
     kind: str  # "csv" or "parquet"
     path: Path | None = None
     data: bytes | None = None
+    given_sep: str | None = None
+
+    @property
+    def raw(self):
+        """The path, or the bytes (what the header readers take)."""
+        return self.path if self.path is not None else self.data
 
     @property
     def sep(self) -> str:
-        return delimiter(self.path) if self.path else ","
+        return separator(self.raw, self.given_sep)
+
+    def header(self) -> list[str]:
+        """The column names (stripped, unnamed ones ``Unnamed: j``); duplicates refused."""
+        frame = _read_columns(self, None, header_only=True)
+        return header_names(frame.iloc[0].tolist() if len(frame) else [], self.description)
+
+    def first_values(self):
+        """The leading values of the first column (see ``ColumnPlan.from_header``)."""
+        return leading_values(self.raw, self.kind, 0, self.given_sep)
 
     def handle(self):
         """What pandas / pyarrow should read: the path, or a fresh buffer of the bytes."""
         return self.path if self.path is not None else io.BytesIO(self.data)
 
 
-def _open_source(source) -> _Source:
+def _open_source(source, sep: str | None = None) -> _Source:
     if isinstance(source, str) and source == "-":
         stream = getattr(sys.stdin, "buffer", None)
         data = stream.read() if stream is not None else sys.stdin.read().encode()
         if not data.strip():
             raise InputError("no data on standard input (<stdin> is empty)")
         kind = "parquet" if data[:4] == PARQUET_MAGIC else "csv"
-        return _Source("<stdin>", kind, data=data)
+        return _Source("<stdin>", kind, data=data, given_sep=sep)
     path = Path(os.fspath(source))
     desc = str(source)
     if not path.exists():
@@ -108,7 +128,7 @@ def _open_source(source) -> _Source:
         raise InputError(f"{desc} is a directory, not a data file (CSV or Parquet)")
     head = read_magic(path, desc)
     is_parquet = path.suffix.lower() in PARQUET_SUFFIXES or head == PARQUET_MAGIC
-    return _Source(desc, "parquet" if is_parquet else "csv", path=path)
+    return _Source(desc, "parquet" if is_parquet else "csv", path=path, given_sep=sep)
 
 
 def _read_columns(src: _Source, wanted: set[str] | None, *, header_only: bool = False):
@@ -122,7 +142,7 @@ def _read_columns(src: _Source, wanted: set[str] | None, *, header_only: bool = 
         try:
             if header_only:
                 names = pq.read_schema(src.handle()).names
-                return pd.DataFrame(columns=names)
+                return pd.DataFrame(columns=range(len(names)), data=[names])
             table = pq.read_table(src.handle(), columns=sorted(wanted) if wanted else None)
             return table.to_pandas()
         except (pa.ArrowException, OSError) as exc:
@@ -131,11 +151,13 @@ def _read_columns(src: _Source, wanted: set[str] | None, *, header_only: bool = 
             ) from None
     usecols = None if wanted is None else (lambda c: c.strip() in wanted)
     try:
+        if header_only:  # the header's cells as written (pandas renames a duplicate x.1)
+            return pd.read_csv(src.handle(), sep=src.sep, header=None, nrows=1, dtype=str,
+                               keep_default_na=False, skipinitialspace=True)
         frame = pd.read_csv(
             src.handle(),
             sep=src.sep,
             usecols=usecols,
-            nrows=0 if header_only else None,
             skipinitialspace=True,
         )
     except pd.errors.EmptyDataError:
@@ -220,58 +242,12 @@ class _Locator:
 # --------------------------------------------------------------------------- columns
 
 
-def closest_names(name: str, names: Sequence[str], n: int = 3) -> list[str]:
-    """The names in ``names`` most like ``name`` (case-insensitive matches first)."""
-    exact = [c for c in names if c.lower() == name.lower()]
-    lowered = {c.lower(): c for c in names}
-    fuzzy = [lowered[c] for c in difflib.get_close_matches(name.lower(), lowered, n=n, cutoff=0.5)]
-    out: list[str] = []
-    for c in exact + fuzzy:
-        if c not in out:
-            out.append(c)
-    return out[:n]
-
-
 def _unknown_column(name: str, columns: Sequence[str], desc: str, role: str) -> InputError:
     close = closest_names(name, columns)
     hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
     listed = ", ".join(columns[:12]) + (", ..." if len(columns) > 12 else "")
     what = f"{role} column" if role else "column"
     return InputError(f"{what} {name!r} not found in {desc}{hint} (columns: {listed})")
-
-
-def _parse_features(features) -> list[str] | None:
-    if features is None:
-        return None
-    if isinstance(features, str):
-        features = features.split(",")
-    names = [str(f).strip() for f in features]
-    if not names or any(not f for f in names):
-        raise InputError(f"empty feature name in {','.join(names)!r}: list columns as A,B,C")
-    dupes = sorted({f for f in names if names.count(f) > 1})
-    if dupes:
-        raise InputError(f"feature {dupes[0]!r} is listed more than once")
-    return names
-
-
-def _select(columns, target, features, desc) -> list[str]:
-    columns = list(columns)
-    if target is not None and target not in columns:
-        raise _unknown_column(target, columns, desc, "target")
-    if features is None:
-        features = [c for c in columns if c != target]
-        if not features:
-            raise InputError(f"{desc} has no feature columns besides the target {target!r}")
-        return features
-    for f in features:
-        if target is not None and f == target:
-            raise InputError(
-                f"the target {target!r} is also listed among the features; "
-                "a column cannot predict itself: remove it from --features"
-            )
-        if f not in columns:
-            raise _unknown_column(f, columns, desc, "feature")
-    return features
 
 
 # --------------------------------------------------------------------------- conversion
@@ -376,7 +352,7 @@ def frame_to_matrix(frame, columns: Sequence[str], *, source: str = "<DataFrame>
 # --------------------------------------------------------------------------- public
 
 
-def read_frame(source, columns: Sequence[str] | None = None):
+def read_frame(source, columns: Sequence[str] | None = None, *, sep: str | None = None):
     """Read a CSV / Parquet file (or ``"-"`` for CSV on stdin) into a DataFrame.
 
     Parameters
@@ -391,12 +367,12 @@ def read_frame(source, columns: Sequence[str] | None = None):
     description : str
         The source as shown in messages.
     """
-    frame, src = _load(source, columns)
+    frame, src = _load(source, columns, sep)
     return frame, (src.description if src else "<DataFrame>")
 
 
 def read_matrix(source, columns: Sequence[str], *, drop_missing: bool = False,
-                required_by: str | None = None):
+                required_by: str | None = None, sep: str | None = None):
     """Read a whole table and convert the named columns to a float64 matrix.
 
     For applying a model: every column of the file is kept (to pass through to the
@@ -422,7 +398,7 @@ def read_matrix(source, columns: Sequence[str], *, drop_missing: bool = False,
     kept : ndarray of bool, shape (len(frame),)
     description : str
     """
-    frame, src = _load(source, None)
+    frame, src = _load(source, None, sep)
     desc = src.description if src else "<DataFrame>"
     have = [str(c) for c in frame.columns]
     absent = [c for c in columns if c not in have]
@@ -442,20 +418,20 @@ def read_matrix(source, columns: Sequence[str], *, drop_missing: bool = False,
     return frame, X, kept, desc
 
 
-def _load(source, columns):
+def _load(source, columns, sep=None):
     import pandas as pd
 
     if isinstance(source, pd.DataFrame):
         frame = source.copy()
-        frame.columns = [str(c) for c in frame.columns]
+        frame.columns = header_names([str(c) for c in frame.columns], "<DataFrame>")
         if columns is not None:
             for c in columns:
                 if c not in frame.columns:
                     raise _unknown_column(c, list(frame.columns), "<DataFrame>", "")
         return frame, None
-    src = _open_source(source)
+    src = _open_source(source, sep)
+    header = src.header()
     if columns is not None:
-        header = list(_read_columns(src, None, header_only=True).columns)
         for c in columns:
             if c not in header:
                 raise _unknown_column(c, header, src.description, "")
@@ -463,9 +439,24 @@ def _load(source, columns):
     return frame, src
 
 
-def read_table(source, *, target: str | None, features=None, drop_missing: bool = False
-               ) -> Table:
+def _frame_first_values(frame):
+    from pandas.api import types as ptypes
+
+    column = frame.iloc[:INDEX_ROWS, 0]
+    if not ptypes.is_numeric_dtype(column.dtype) or ptypes.is_bool_dtype(column.dtype):
+        return None
+    return column.to_numpy(dtype=np.float64, na_value=np.nan)
+
+
+def read_table(source, *, target: str | None, features=None, drop_missing: bool = False,
+               sep: str | None = None, drop=None) -> Table:
     """Read a table and pick out the target and the feature columns.
+
+    The columns' roles are decided by :meth:`gradfit.data.readers.ColumnPlan.from_header`,
+    as for files streamed by :class:`~gradfit.data.files.FileBackend`: duplicate column names
+    are refused, an unnamed first column counting the rows 0, 1, 2, ... (the index pandas'
+    ``to_csv()`` writes) is left out with a note (``Table.notes``), another unnamed column
+    is refused unless ``features`` or ``drop`` leave it out.
 
     Parameters
     ----------
@@ -477,10 +468,15 @@ def read_table(source, *, target: str | None, features=None, drop_missing: bool 
         The column to predict (None reads only the features, ``y`` is then None).
     features : sequence of str or str, optional
         The predictor columns, in order (a comma-separated string is split).  Default:
-        every column except the target.
+        every column except the target and the ``drop`` ones.
     drop_missing : bool, default False
         Drop rows with a missing value in the target or a feature; the count is
         reported as ``Table.n_dropped``.  Without it such rows are an error.
+    sep : str or None
+        The CSV field separator (None: a tab for .tsv/.tab, else the most frequent of ``,``
+        ``;`` and tab in the header line).
+    drop : sequence of str, "a,b,c" or None
+        Columns left out of the default features.
 
     Returns
     -------
@@ -489,27 +485,31 @@ def read_table(source, *, target: str | None, features=None, drop_missing: bool 
     Raises
     ------
     InputError
-        Missing, unreadable or empty file; unknown column (the closest names are
-        suggested); target among the features; a non-numeric or infinite value (column,
-        line and value named); missing values (count and first rows named).
+        Missing, unreadable or empty file; duplicate or missing column names; unknown
+        column (the closest names are suggested); target among the features; a
+        non-numeric or infinite value (column, line and value named); missing values
+        (count and first rows named).
     """
     import pandas as pd
 
-    features = _parse_features(features)
     if isinstance(source, pd.DataFrame):
-        frame, src, desc = source, None, "<DataFrame>"
-        frame = frame.rename(columns=str)
-        names = _select(list(frame.columns), target, features, desc)
+        frame, src, desc = source.copy(), None, "<DataFrame>"
+        frame.columns = header_names([str(c) for c in frame.columns], desc)
+        header = list(frame.columns)
+        first_values = lambda: _frame_first_values(frame)  # noqa: E731
     else:
-        src = _open_source(source)
+        src = _open_source(source, sep)
         desc = src.description
-        header = list(_read_columns(src, None, header_only=True).columns)
-        names = _select(header, target, features, desc)
-        wanted = set(names) | ({target} if target is not None else set())
-        frame = _read_columns(src, wanted)
+        header = src.header()
+        first_values = src.first_values
+    plan = ColumnPlan.from_header(header, target, features, drop=drop, where=desc,
+                                  first_values=first_values, need_target=target is not None)
+    names = list(plan.features)
+    if src is not None:
+        frame = _read_columns(src, set(plan.columns))
     if len(frame) == 0:
         raise InputError(f"{desc} has a header but no data rows")
-    columns = names + ([target] if target is not None else [])
+    columns = list(plan.columns)
     locate = _Locator(src, len(frame))
     auto = frozenset(names if features is None else ())
     matrix, kept = frame_to_matrix(frame, columns, source=desc, drop_missing=drop_missing,
@@ -521,4 +521,4 @@ def read_table(source, *, target: str | None, features=None, drop_missing: bool 
     X = np.ascontiguousarray(matrix[:, :d])
     y = np.ascontiguousarray(matrix[:, d]) if target is not None else None
     return Table(X=X, y=y, feature_names=list(names), target_name=target,
-                 n_dropped=n_dropped, source=desc)
+                 n_dropped=n_dropped, source=desc, notes=plan.notes)

@@ -15,13 +15,13 @@ import numpy as np
 
 from gradfit.data.readers.ahead import in_order
 from gradfit.data.readers.batches import feature_columns, matrix_of_rows
+from gradfit.data.readers.header import raw_csv_names
 from gradfit.data.readers.messages import one_line, shown
-from gradfit.data.readers.paths import delimiter
 from gradfit.data.readers.plan import ColumnPlan, ReadOptions
 from gradfit.data.readers.state import FileState
 from gradfit.exceptions import InputError
 
-__all__ = ["CSV_RANGE_BYTES", "BadValue", "csv_ranges", "fast_csv", "open_reader", "raw_names",
+__all__ = ["CSV_RANGE_BYTES", "BadValue", "csv_ranges", "fast_csv", "open_reader",
            "record_batches"]
 
 _CONVERSION = re.compile(r"In CSV column #(\d+): Row #(\d+): CSV conversion error to \w+: "
@@ -34,31 +34,18 @@ def open_reader(fs: FileState, plan: ColumnPlan, opts: ReadOptions, names: list[
     import pyarrow.csv as pcsv
 
     if not fs.raw_names:
-        fs.raw_names = raw_names(fs.path)
+        fs.raw_names = raw_csv_names(fs.path, fs.sep)
     wanted = [fs.raw_names[names.index(c)] for c in plan.columns]
     typ = pa.string() if text_mode else pa.float64()
     return pcsv.open_csv(
         fs.path,
         read_options=pcsv.ReadOptions(use_threads=False, block_size=opts.block_size),
-        parse_options=pcsv.ParseOptions(delimiter=delimiter(fs.path),
+        parse_options=pcsv.ParseOptions(delimiter=fs.sep,
                                         invalid_row_handler=on_invalid),
         convert_options=pcsv.ConvertOptions(column_types=dict.fromkeys(wanted, typ),
                                             include_columns=wanted,
                                             strings_can_be_null=True),
     ), wanted
-
-
-def raw_names(path: Path) -> list[str]:
-    import pyarrow.csv as pcsv
-
-    reader = pcsv.open_csv(  # reads (and skims) the first block only
-        path, read_options=pcsv.ReadOptions(use_threads=False),
-        parse_options=pcsv.ParseOptions(delimiter=delimiter(path),
-                                        invalid_row_handler=lambda row: "skip"),
-        convert_options=pcsv.ConvertOptions(include_columns=[], auto_dict_encode=False))
-    names = list(reader.schema.names)
-    reader.close()
-    return names
 
 
 def _csv_error(exc, invalid: list, names: list[str], fs: FileState) -> Exception:
@@ -127,7 +114,7 @@ def fast_csv(fs: FileState, plan: ColumnPlan, opts: ReadOptions, names: list[str
     used = sorted(set(idx))
     where = [used.index(i) for i in idx]
     d, k = len(plan.features), len(plan.targets)
-    sep = delimiter(fs.path)
+    sep = fs.sep
 
     def parse(bounds):
         start, stop = bounds

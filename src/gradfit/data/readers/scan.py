@@ -13,6 +13,7 @@ import numpy as np
 from gradfit.data.readers import csv, parquet
 from gradfit.data.readers.ahead import read_ahead
 from gradfit.data.readers.batches import to_arrays
+from gradfit.data.readers.header import separator
 from gradfit.data.readers.messages import SHOW, one_line, shown
 from gradfit.data.readers.paths import file_kind, is_compressed
 from gradfit.data.readers.plan import ColumnPlan, ReadOptions
@@ -187,6 +188,8 @@ def scan_file(path: Path, plan: ColumnPlan, opts: ReadOptions, names: list[str],
     st = stat_file(path)
     fs = FileState(path, file_kind(path), st.st_size, st.st_mtime_ns)
     fs.digest = file_digest(path, st.st_size)
+    if fs.kind == "csv":
+        fs.sep = separator(path, opts.sep)
     if fs.kind == "parquet":
         parquet.check_types(fs, plan)
     if sink is not None:

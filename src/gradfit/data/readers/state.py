@@ -39,6 +39,10 @@ class FileState:
     digest : str
         Hash of the file's size and its first and last 64 KiB (a fingerprint that survives
         a copy, unlike the modification time).
+    raw_names : list of str
+        CSV: the header cells as written (what pyarrow's reader is asked for).
+    sep : str
+        CSV: the field separator (given, or found in the header line).
     """
 
     path: Path
@@ -55,6 +59,7 @@ class FileState:
     bad_examples: list = field(default_factory=list)
     missing_examples: list = field(default_factory=list)
     raw_names: list = field(default_factory=list)
+    sep: str = ","
 
 
 def file_digest(path: Path, size: int) -> str:
