@@ -206,7 +206,12 @@ class Objective:
     def to_solver_grad(self, gw, gb):
         """(dF/dw (d, k), dF/db (k,)) -> dF/dP (p, k)."""
         g = self.scaling.grad(gw)
-        return np.vstack([g, gb[None, :]]) if self.fit_intercept else g
+        if not self.fit_intercept:
+            return g
+        out = np.empty((self.p, self.k))
+        out[: self.d] = g
+        out[self.d] = gb
+        return out
 
     # ------------------------------------------------------------------ passes
     def raw_pass(self, P, X=None, y=None, sw=None, loss=None, zero_y=False, data=None):

@@ -202,6 +202,11 @@ def _measured_point(obj, P, g, step):
 
 def train(obj: Objective, source: BatchSource, P0, cfg: LoopConfig, rng) -> LoopOutcome:
     """Run the loop from P0.  See the module docstring."""
+    with np.errstate(all="ignore"):  # divergence is caught below, never a silent NaN
+        return _train(obj, source, P0, cfg, rng)
+
+
+def _train(obj: Objective, source: BatchSource, P0, cfg: LoopConfig, rng) -> LoopOutcome:
     opt = cfg.optimizer
     if cfg.resume_state is None:
         s = _start(obj, P0, cfg)
@@ -220,11 +225,10 @@ def train(obj: Objective, source: BatchSource, P0, cfg: LoopConfig, rng) -> Loop
             s.elapsed, s.rng_state = time.perf_counter() - t0, rng.bit_generator.state
             cfg.on_epoch_end(s)
         s.epoch = epoch
-        with np.errstate(all="ignore"):
-            if source.full_batch:
-                _full_batch_epoch(obj, s, cfg)
-            else:
-                _minibatch_epoch(obj, source, s, cfg, rng)
+        if source.full_batch:
+            _full_batch_epoch(obj, s, cfg)
+        else:
+            _minibatch_epoch(obj, source, s, cfg, rng)
         current = s.avg if cfg.average else opt.position(s.P, s.state)
         loop.current = current
         if _diverged(s.f, current, s.f_start):

@@ -53,6 +53,8 @@ class LoopState:
         measured and the epoch: what a stalled fit returns.
     target_epoch : int
         The first epoch at which the certified accuracy target was met (-1: not yet).
+    checked_G : float
+        The gradient norm when the certified distance was last estimated.
     info : dict
         Counters (line-search trials, restarts).
     rng_state : dict
@@ -83,6 +85,7 @@ class LoopState:
     best_iter_P: np.ndarray | None = None
     best_epoch: int = 0
     target_epoch: int = -1
+    checked_G: float = np.inf
     info: dict = field(default_factory=dict)
     rng_state: dict | None = None
     elapsed: float = 0.0
