@@ -208,7 +208,7 @@ class Objective:
         g = self.scaling.grad(gw)
         if not self.fit_intercept:
             return g
-        out = np.empty((self.p, self.k))
+        out = np.empty((self.p, g.shape[1]))
         out[: self.d] = g
         out[self.d] = gb
         return out
