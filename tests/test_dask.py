@@ -16,6 +16,7 @@ import warnings
 
 import numpy as np
 import pytest
+from sklearn.metrics import r2_score
 
 dask = pytest.importorskip("dask")
 pytest.importorskip("distributed")
@@ -323,6 +324,24 @@ def test_predict_dask(problem, backends):
     r2 = gradfit.GDRegressor(solver="exact").fit(X, y).score(X, y)
     assert score_dask(backends("dataframe"), res.coef, res.intercept) == pytest.approx(r2,
                                                                                     rel=1e-12)
+
+
+@pytest.mark.parametrize("kind", ["many-chunks", "csv"])
+def test_evaluation_pass_on_the_cluster_equals_in_memory(kind, problem, backends):
+    """R² and the summary's statistics come from the same map_reduce pass on the workers
+    as from arrays; the row digest needs rows in order here, so Dask says it has none."""
+    from gradfit.fitting.evaluation import evaluate
+    from gradfit.stats.sufficient import InferenceStats
+
+    X, y, _ = problem
+    coef, b = np.array([1.4, -2.1, 0.6, 3.1]), 3.9
+    ev = evaluate(backends(kind), coef, b, statistics=True, digest=True)
+    want = InferenceStats.from_arrays(X, y, coef, b)
+    assert ev.r2 == pytest.approx(r2_score(y, X @ coef + b), rel=1e-12)
+    assert ev.stats.n == N and float(ev.stats.dw_num) == pytest.approx(float(want.dw_num),
+                                                                        rel=1e-10)
+    assert ev.digest is None
+    assert ev.notes == ("no row digest: this backend's passes do not run here in row order",)
 
 
 def test_worker_killed_mid_fit_still_gives_the_answer(problem, client):

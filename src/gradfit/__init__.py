@@ -23,10 +23,12 @@ _LAZY = {
     "History": "gradfit.model.result",
     "ConvergenceWarning": "gradfit.exceptions",
     "as_backend": "gradfit.data",
+    "evaluate": "gradfit.fitting.evaluation",
 }
 
-__all__ = ["GDRegressor", "fit", "fit_files", "as_backend", "lasso_path", "FitResult", "History",
-           "DivergenceError", "InputError", "ConvergenceWarning", "__version__"]
+__all__ = ["GDRegressor", "fit", "fit_files", "as_backend", "lasso_path", "evaluate",
+           "FitResult", "History", "DivergenceError", "InputError", "ConvergenceWarning",
+           "__version__"]
 
 
 _SUBMODULES = ("plot", "datasets")  # gradfit.plot and gradfit.datasets without an import

@@ -17,10 +17,9 @@ import json
 import logging
 import os
 import re
-import tempfile
 import time
 import warnings
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
@@ -239,38 +238,6 @@ def _penalized_reason(est):
     return fn() if callable(fn) else None
 
 
-def _summary_dtype(n: int, d: int):
-    from gradfit.stats.sufficient import AUTO_EXTENDED_LIMIT as limit
-
-    return np.dtype(np.longdouble) if n * (d + 1) ** 2 <= limit else np.dtype(np.float64)
-
-
-def _r2(rss: float, tss: float) -> float:
-    return 1.0 - rss / tss if tss > 0 else float("nan")
-
-
-def _r2_block(X, Y, s, coef, intercept, ybar):
-    """(sum s e^2, sum s (y - ybar)^2) of one block (runs on Dask workers too)."""
-    y = Y[:, 0]
-    e = y - (X @ coef + intercept)
-    dev = y - ybar
-    if s is None:
-        return (np.array([e @ e, dev @ dev]),)
-    return (np.array([s @ (e * e), s @ (dev * dev)]),)
-
-
-def _stats_block(X, Y, s, coef, intercept, fit_intercept, dtype):
-    """Inference statistics of one block (runs on Dask workers)."""
-    from gradfit.stats.sufficient import InferenceStats
-
-    return InferenceStats.from_blocks([(X, Y[:, 0], s)], coef, intercept,
-                                      fit_intercept=fit_intercept, dtype=dtype)
-
-
-def _merge_stats(a, b):
-    return a.merge(b)
-
-
 def _head_block(block, rows):
     X, Y, s = block
     return X[:rows].copy(), Y[:rows].copy(), None if s is None else s[:rows].copy()
@@ -303,55 +270,25 @@ def _sample_note(m: int, n: int) -> str:
 # --------------------------------------------------------------------------- files
 
 
-def _evaluate_files(data, est, table, *, want_hash: bool, want_summary: bool):
-    """One pass: R², and optionally :func:`gradfit.io.train_data_hash` of the rows and the
-    inference statistics.  Returns (r2, hash or None, summary or None, warnings)."""
-    coef = np.asarray(est.coef_, dtype=float).reshape(-1)
+def _evaluate(data, est, table, *, want_hash: bool, want_summary: bool):
+    """One pass (:func:`gradfit.fitting.evaluation.evaluate`): R², and optionally the
+    data hash and the summary.  Returns (r2, hash or None, summary or None, notes)."""
+    from gradfit.fitting.evaluation import evaluate
+
     fit_intercept = bool(est.get_params().get("fit_intercept", True))
-    icpt = float(np.asarray(est.intercept_, dtype=float).reshape(-1)[0])
-    ybar = float(np.asarray(data.target_mean).reshape(-1)[0])
-    acc = np.zeros(2)
-    h = spill = None
-    if want_hash:  # exactly train_data_hash(X, y): X's bytes, then y's (spilled to disk)
-        h = hashlib.sha256(b"gradfit-data-v1")
-        h.update(json.dumps([[data.n, data.d], [data.n]]).encode())
-        spill = tempfile.TemporaryFile()
-
-    def blocks():
-        for X, Y, s in data.blocks():
-            acc[:] += _r2_block(X, Y, s, coef, icpt, ybar)[0]
-            if h is not None:
-                h.update(np.ascontiguousarray(X, dtype="<f8").tobytes())
-                spill.write(np.ascontiguousarray(Y[:, 0], dtype="<f8").tobytes())
-            yield X, Y[:, 0], s
-
     notes, summary = [], None
-    gen = blocks()
     try:
-        if want_summary:
-            from gradfit.stats.sufficient import InferenceStats
-
-            try:
-                stats = InferenceStats.from_blocks(
-                    gen, coef, icpt if fit_intercept else 0.0, fit_intercept=fit_intercept,
-                    dtype=_summary_dtype(data.n, data.d),
-                    weighted=getattr(data, "weight_name", None) is not None)
-                summary = _summary_from(stats, est, table)
-            except (ImportError, NotImplementedError, ValueError) as exc:
-                notes.append(f"no statistical summary: {_one_line(exc)}")
-        for _ in gen:  # the rest of the pass (all of it without --summary)
-            pass
-        digest = None
-        if h is not None:
-            spill.seek(0)
-            while chunk := spill.read(1 << 20):
-                h.update(chunk)
-            digest = h.hexdigest()
-    finally:
-        gen.close()
-        if spill is not None:
-            spill.close()
-    return _r2(*acc), digest, summary, notes
+        ev = evaluate(data, est.coef_, est.intercept_, fit_intercept=fit_intercept,
+                      statistics=want_summary, digest=want_hash)
+    except (NotImplementedError, ValueError) as exc:
+        if not want_summary:
+            raise
+        notes.append(f"no statistical summary: {_one_line(exc)}")
+        ev = evaluate(data, est.coef_, est.intercept_, digest=want_hash)
+    notes += list(ev.notes)
+    if ev.stats is not None:
+        summary = _summary_from(ev.stats, est, table)
+    return ev.r2, ev.digest, summary, notes
 
 
 def _sample_files(data, rows: int):
@@ -402,9 +339,8 @@ def fit_files_streamed(args, params: dict, plan: Plan, *, show: bool) -> Fitted:
             seconds = time.perf_counter() - t0
     est = _shell(params, res, data.feature_names)
     with output.status(f"R² and checks: one more pass over {where}", show):
-        r2, digest, summary, more = _evaluate_files(data, est, table,
-                                                    want_hash=bool(args.save),
-                                                    want_summary=bool(args.summary))
+        r2, digest, summary, more = _evaluate(data, est, table, want_hash=bool(args.save),
+                                              want_summary=bool(args.summary))
     notes += more
     exact = None
     if args.report or args.plots:
@@ -566,23 +502,8 @@ def _dask_fit(args, params, paths, total, client, DaskBackend, fit_dask, show) -
                 seconds = time.perf_counter() - t0
         fit_warnings = [w for w in caught if issubclass(w.category, _convergence_warning())]
         est = _shell(params, res, names)
-        coef = np.asarray(est.coef_, dtype=float).reshape(-1)
-        icpt = float(np.asarray(est.intercept_, dtype=float).reshape(-1)[0])
-        fit_intercept = bool(est.get_params().get("fit_intercept", True))
-        (sums,) = data.map_reduce(partial(_r2_block, coef=coef, intercept=icpt,
-                                          ybar=float(np.asarray(data.y_mean).reshape(-1)[0])))
-        r2 = _r2(float(sums[0]), float(sums[1]))
-        notes, summary = [], None
-        if args.summary:
-            try:
-                stats = data.map_reduce(
-                    partial(_stats_block, coef=coef, intercept=icpt if fit_intercept else 0.0,
-                            fit_intercept=fit_intercept, dtype=_summary_dtype(data.n, data.d)),
-                    _merge_stats)
-                stats = replace(stats, weighted=args.weight is not None)
-                summary = _summary_from(stats, est, table)
-            except (ImportError, NotImplementedError, ValueError) as exc:
-                notes.append(f"no statistical summary: {_one_line(exc)}")
+        r2, _, summary, notes = _evaluate(data, est, table, want_hash=False,
+                                          want_summary=bool(args.summary))
         exact = None
         if args.report or args.plots:
             heads = data.map_blocks(partial(_head_block, rows=SAMPLE_ROWS))

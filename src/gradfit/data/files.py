@@ -144,7 +144,8 @@ class FileBackend:
         The folder of this data's cache (inside the ``cache`` folder given).
     """
 
-    capabilities = Capabilities(cache=True, fingerprint=True, any_layout=True, target_mean=True)
+    capabilities = Capabilities(cache=True, fingerprint=True, any_layout=True, target_mean=True,
+                                sequential=True)
 
     def __init__(self, paths, target, features=None, *, weight=None, batch_rows=65536,
                  buffer_rows=None, block_size=1 << 20, skip_bad_rows=False,

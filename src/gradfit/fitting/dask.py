@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import time
 from contextlib import contextmanager
-from functools import partial
 
 import numpy as np
 
@@ -295,20 +294,10 @@ def predict_dask(X, coef, intercept, features=None):
     return X.astype(float) @ coef + intercept
 
 
-def _r2_pass(X, y, s, coef, intercept, ybar):
-    r = y - X @ coef - intercept
-    t = y - ybar
-    if s is not None:
-        return (s @ (r * r), s @ (t * t))
-    return ((r * r).sum(axis=0), (t * t).sum(axis=0))
-
-
 def score_dask(data: DaskBackend, coef, intercept) -> float:
     """R² of ``X @ coef + intercept`` on a backend's rows (weighted; the mean over outputs, as
     scikit-learn's ``score``), in one pass.  ``coef`` has FitResult's shape."""
-    coef = np.asarray(coef, float).reshape(data.d, data.k)
-    intercept = np.asarray(intercept, float).reshape(data.k)
-    ssr, sst = data.map_reduce(partial(_r2_pass, coef=coef, intercept=intercept,
-                                       ybar=data.y_mean))
-    r2 = np.where(sst > 0, 1.0 - ssr / np.where(sst > 0, sst, 1.0), np.where(ssr > 0, 0.0, 1.0))
-    return float(np.mean(r2))
+    from gradfit.fitting.evaluation import evaluate
+
+    coef = np.asarray(coef, float).reshape(data.d, data.k).T
+    return float(np.mean(evaluate(data, coef, intercept).r2))

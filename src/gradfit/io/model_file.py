@@ -9,7 +9,6 @@ documented in ``docs/cli.md``.
 from __future__ import annotations
 
 import datetime as _dt
-import hashlib
 import json
 import math
 import os
@@ -22,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from gradfit._version import __version__
+from gradfit.data.digest import train_data_hash
 from gradfit.exceptions import InputError
 
 __all__ = [
@@ -42,31 +42,6 @@ _FIELDS = (
     "intercept", "solver", "params", "n_iter", "converged", "stop_reason", "objective",
     "n_train_rows", "train_data_sha256", "created",
 )
-
-
-def train_data_hash(X, y) -> str:
-    """SHA-256 of the training data, to tell later whether a model was fit on given data.
-
-    The digest covers ``b"gradfit-data-v1"``, the shapes, then the bytes of ``X`` and
-    ``y`` as C-ordered little-endian float64.
-
-    Parameters
-    ----------
-    X : array-like, shape (n, d)
-    y : array-like, shape (n,) or (n, k)
-
-    Returns
-    -------
-    str
-        64 lowercase hex digits.
-    """
-    X = np.ascontiguousarray(X, dtype="<f8")
-    y = np.ascontiguousarray(y, dtype="<f8")
-    h = hashlib.sha256(b"gradfit-data-v1")
-    h.update(json.dumps([list(X.shape), list(y.shape)]).encode())
-    h.update(X.tobytes())
-    h.update(y.tobytes())
-    return h.hexdigest()
 
 
 # --------------------------------------------------------------------------- saving

@@ -50,6 +50,9 @@ class Capabilities:
         ``map_reduce(..., any_layout=True)`` hands the backend's own column buffers.
     target_mean : bool
         ``target_mean`` (the targets' weighted means) is known without a pass.
+    sequential : bool
+        ``map_reduce`` calls ``fn`` in this process on the blocks in row order, so that a
+        pass can also take an order-dependent digest of the rows.
     """
 
     in_memory: bool = False
@@ -57,6 +60,7 @@ class Capabilities:
     fingerprint: bool = False
     any_layout: bool = False
     target_mean: bool = False
+    sequential: bool = False
 
 
 @runtime_checkable
@@ -84,7 +88,7 @@ def capabilities(data) -> Capabilities:
 class InMemory:
     """numpy arrays in memory: one block, the kernel does its own cache blocking."""
 
-    capabilities = Capabilities(in_memory=True)
+    capabilities = Capabilities(in_memory=True, sequential=True)
 
     def __init__(self, X, y, sw):
         self.X, self.y, self.sw = X, y, sw
