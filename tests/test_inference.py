@@ -149,7 +149,7 @@ def _check_against_statsmodels(name, fit_intercept, weighted, cov_type, precisio
     assert np.all(err <= rtol * scale), f"ci: {np.max(err / scale):.2e}"
     cov = res.cov_params().to_numpy()
     sd = np.sqrt(np.diag(cov))
-    assert np.all(np.abs(s.cov_params.to_numpy() - cov) <= rtol * np.outer(sd, sd))
+    assert np.all(np.abs(s.cov_params().to_numpy() - cov) <= rtol * np.outer(sd, sd))
 
 
 def test_statsmodels_alpha_and_use_t():
@@ -455,7 +455,7 @@ def test_penalized_summary():
     tab = s.coefficients
     np.testing.assert_array_equal(tab["coef"], np.r_[r.intercept_, r.coef_])
     assert tab.drop(columns="coef").isna().all().all()
-    assert s.cov_params is None and np.isnan(s.model["f_statistic"])
+    assert s.cov is None and np.isnan(s.model["f_statistic"])
     assert any("l2 penalty (ridge)" in m and "not given" in m for m in s.warnings)
     assert not any("not at the least-squares optimum" in m for m in s.warnings)
     text = str(s)

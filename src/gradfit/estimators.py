@@ -170,6 +170,7 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         self.certificate_ = res.certificate
         self.result_ = res
         self._inference_stats = self._training = None  # statistics of other data are stale
+        self._target_name = None
         return self
 
     def _fit_params(self) -> dict:
@@ -186,6 +187,7 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         if _is_dask(X):
             return self._fit_dask(X, y, sample_weight, callback=callback)
         describe_non_numeric(X)
+        target_name, y_in = _series_name(y), y
         dtypes = [np.float64, np.float32] + ([np.longdouble] if self.solver == "exact" else [])
         X, y = validate_data(self, X, y, multi_output=True, y_numeric=True,
                              dtype=dtypes, ensure_all_finite=False,
@@ -201,9 +203,11 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         res = fit(X, y, sample_weight, callback=callback, coef_init=coef_init,
                   intercept_init=intercept_init, feature_names=names, **self._fit_params())
         self._from_result(res)  # summary() computes its statistics from _training on first use
+        self._target_name = target_name
         if np.ndim(y) == 1 and X.shape[0] * X.shape[1] <= STORE_STATS_LIMIT:
             self._training = (np.array(X), np.array(y, dtype=float),
-                              None if sample_weight is None else np.array(sample_weight))
+                              None if sample_weight is None else np.array(sample_weight),
+                              getattr(y_in, "index", None))
         return self
 
     @available_if(lambda self: _incremental(self.solver))
@@ -258,44 +262,55 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         if self.penalty not in (None, "none") and self.alpha > 0:
             return (f"penalty={self.penalty!r} with alpha={self.alpha:g}: the estimates are "
                     "shrunk, so classical standard errors, t and p-values would mislead")
-        if self.loss != "squared":
-            return (f"loss={self.loss!r}: the least-squares standard errors do not apply to a "
-                    "robust fit")
         return None
 
-    def summary(self, X=None, y=None, sample_weight=None, *, cov_type="nonrobust", alpha=0.05,
-                feature_names=None, target_name="y"):
-        """A statsmodels-like summary (``print(model.summary())``; ``.coefficients`` and
-        ``.model`` as data) computed at the fitted parameters.
+    def _summary_kwargs(self) -> dict:
+        """What the results need to know of the fit: its loss and penalty."""
+        return {"penalized_reason": self._penalized_reason(), "loss": self.loss,
+                "epsilon": self.epsilon}
 
-        For small training sets (n x d <= 2e5) the sufficient statistics are kept from
-        ``fit``; otherwise pass the training data again: ``summary(X, y, sample_weight)``.
-        cov_type: "nonrobust", "HC0", "HC1", "HC2" or "HC3"; alpha: 1 - interval level;
-        feature_names / target_name label the table (default: the fitted column names).
+    def summary(self, X=None, y=None, sample_weight=None, *, cov_type="nonrobust", alpha=0.05,
+                feature_names=None, target_name=None):
+        """Results like statsmodels' (:class:`gradfit.stats.results.RegressionResults`):
+        ``print(model.summary())``, ``.params``, ``.bse``, ``.pvalues``, ``.conf_int()``,
+        ``.rsquared``, ``.resid`` ..., computed at the fitted parameters.
+
+        For small training sets (n x d <= 2e5) the sufficient statistics and the rows are
+        kept from ``fit``; otherwise pass the training data again:
+        ``summary(X, y, sample_weight)``.  cov_type: "nonrobust", "HC0", "HC1", "HC2" or
+        "HC3"; alpha: 1 - interval level; feature_names / target_name label the table
+        (default: the fitted DataFrame's columns and the name of the fitted y Series).
+        A Huber fit is titled Huber and judged against the Huber optimum.
         """
         from gradfit.stats.results import summary_from_stats
 
         check_is_fitted(self, "coef_")
         if np.ndim(self.coef_) != 1:
             raise ValueError("summary() covers single-output fits; fit one target at a time")
+        data = None
         if X is not None:
             describe_non_numeric(X)
-            X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
             if y is None:
                 raise ValueError("summary(X, y): pass y together with X")
+            target_name = target_name or _series_name(y)
+            index = getattr(y, "index", getattr(X, "index", None))
+            X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
             stats = self._stats_for(X, y, sample_weight,
                                     leverage=str(cov_type).upper() in ("HC2", "HC3"))
+            data = (X, np.asarray(y, float), sample_weight, index)
+        elif getattr(self, "_training", None) is not None:
+            if getattr(self, "_inference_stats", None) is None:
+                self._inference_stats = self._stats_for(*self._training[:3], leverage=True)
+            stats, data = self._inference_stats, self._training
         elif getattr(self, "_inference_stats", None) is not None:
             stats = self._inference_stats
-        elif getattr(self, "_training", None) is not None:
-            stats = self._inference_stats = self._stats_for(*self._training, leverage=True)
         else:
             raise ValueError("the training set was too large to keep its statistics: pass it "
                              "again, model.summary(X, y, sample_weight)")
         names = feature_names or [str(c) for c in getattr(self, "feature_names_in_", [])] or None
+        target = target_name or getattr(self, "_target_name", None) or "y"
         return summary_from_stats(stats, cov_type=cov_type, alpha=alpha, feature_names=names,
-                                  target_name=target_name,
-                                  penalized_reason=self._penalized_reason())
+                                  target_name=target, data=data, **self._summary_kwargs())
 
     def predict_interval(self, X, *, alpha=0.05, cov_type="nonrobust"):
         """Confidence intervals of the mean and prediction intervals of new observations
@@ -338,6 +353,13 @@ def _incremental(solver) -> bool:
 
     spec = SOLVERS.get(solver)
     return spec is not None and spec.incremental
+
+
+def _series_name(y):
+    """The name of a named pandas Series (None for arrays)."""
+    from gradfit.stats.results import series_name
+
+    return series_name(y)
 
 
 def _is_dask(X) -> bool:

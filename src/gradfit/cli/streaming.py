@@ -233,9 +233,10 @@ def _collect(caught) -> list[str]:
     return out
 
 
-def _penalized_reason(est):
-    fn = getattr(est, "_penalized_reason", None)
-    return fn() if callable(fn) else None
+def _summary_kwargs(est) -> dict:
+    """The fit's loss and penalty, as the results need them."""
+    fn = getattr(est, "_summary_kwargs", None)
+    return fn() if callable(fn) else {}
 
 
 def _head_block(block, rows):
@@ -248,7 +249,7 @@ def _summary_from(stats, est, table):
 
     return summary_from_stats(stats, feature_names=list(table.feature_names),
                               target_name=table.target_name,
-                              penalized_reason=_penalized_reason(est))
+                              **_summary_kwargs(est))
 
 
 def _exact_kwargs(params: dict) -> dict:

@@ -6,13 +6,14 @@ import textwrap
 
 import numpy as np
 
-__all__ = ["html_escape", "render_text"]
+__all__ = ["html_escape", "render_html", "render_text", "title"]
 
 
 _WIDTH = 78
 
 
 def html_escape(text: str) -> str:
+    """``&``, ``<`` and ``>`` as HTML entities."""
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
@@ -39,25 +40,13 @@ def _two_columns(left: list, right: list, width: int) -> list[str]:
 
 
 def _header_block(s, width: int) -> list[str]:
-    m = s.model
-    rtype = "" if m["centered_r_squared"] else " (uncentered)"
-    left = [("Dep. Variable:", s.target_name), ("Model:", m["model"]),
-            ("Method:", "Least Squares"), ("No. Observations:", f"{m['n']:d}"),
-            ("Df Residuals:", f"{m['df_resid']:.0f}"), ("Df Model:", f"{m['df_model']:.0f}"),
-            ("Covariance Type:", m["cov_type"] if not m.get("penalized") else "none")]
-    right = [("R-squared" + rtype + ":", f"{m['r_squared']:#8.3f}"),
-             ("Adj. R-squared" + rtype + ":", f"{m['adj_r_squared']:#8.3f}"),
-             ("F-statistic:", f"{m['f_statistic']:#8.4g}"),
-             ("Prob (F-statistic):", f"{m['f_pvalue']:#6.3g}"),
-             ("Log-Likelihood:", f"{m['log_likelihood']:#8.5g}"),
-             ("AIC:", f"{m['aic']:#8.4g}"), ("BIC:", f"{m['bic']:#8.4g}")]
-    return _two_columns(left, right, width)
+    return _two_columns(*_header_pairs(s), width)
 
 
 def _coef_block(s) -> tuple[list[str], int]:
     tab = s.coefficients
     namew = max([len(str(i)) for i in tab.index] + [9])
-    penal = bool(s.model.get("penalized"))
+    penal = bool(s.model.get("penalized_reason"))
     stat = "t" if s.model.get("use_t", True) else "z"
     lo, hi = f"[{s.alpha / 2:.3g}", f"{1 - s.alpha / 2:.3g}]"
     heads = ["coef"] if penal else ["coef", "std err", stat, f"P>|{stat}|", lo, hi]
@@ -71,7 +60,7 @@ def _coef_block(s) -> tuple[list[str], int]:
     return lines, max(len(line) for line in lines)
 
 
-def _diag_block(s, width: int) -> list[str]:
+def _diag_pairs(s):
     m = s.model
     left = [("Omnibus:", f"{m['omnibus']:#6.3f}"),
             ("Prob(Omnibus):", f"{m['omnibus_pvalue']:#6.3f}"),
@@ -80,28 +69,97 @@ def _diag_block(s, width: int) -> list[str]:
              ("Jarque-Bera (JB):", f"{m['jarque_bera']:#8.3f}"),
              ("Prob(JB):", f"{m['jb_pvalue']:#8.3g}"),
              ("Cond. No.", f"{m['condition_number']:#8.3g}")]
-    return _two_columns(left, right, width)
+    return left, right
 
 
-def _optimality_block(s, width: int) -> list[str]:
+def _optimality_pairs(s):
     m = s.model
     left = [("Resid. Std. Err.:", f"{m['resid_std_err']:#8.5g}"),
             ("Objective F(θ):", f"{m['objective']:#9.4g}")]
     right = [("Gradient norm:", f"{m['grad_norm']:#9.3g}"),
              ("Objective gap:", f"{m['objective_gap']:#9.3g}"),
              ("||θ-θ*||/||θ*||:", f"{m['coef_rel_distance']:#9.3g}")]
-    return _two_columns(left, right, width)
+    return left, right
+
+
+def title(s) -> str:
+    """'OLS Regression Results (gradfit)', 'Penalized WLS ...', 'Huber ...'."""
+    return (("Penalized " if s.model.get("penalized") else "") + f"{s.model['model']} "
+            "Regression Results (gradfit)")
 
 
 def render_text(s) -> str:
+    """The summary as text, laid out like statsmodels' ``summary().as_text()``."""
     coef_lines, coef_w = _coef_block(s)
     width = max(_WIDTH, coef_w)
-    title = ("Penalized " if s.model.get("penalized") else "") + f"{s.model['model']} " \
-        "Regression Results (gradfit)"
-    out = [title.center(width).rstrip(), "=" * width, *_header_block(s, width), "=" * width,
+    out = [title(s).center(width).rstrip(), "=" * width, *_header_block(s, width), "=" * width,
            coef_lines[0], "-" * width, *coef_lines[1:], "=" * width,
-           *_diag_block(s, width), "=" * width, *_optimality_block(s, width), "=" * width]
+           *_two_columns(*_diag_pairs(s), width), "=" * width,
+           *_two_columns(*_optimality_pairs(s), width), "=" * width]
     if s.notes:
         out += ["", "Notes:"] + [textwrap.fill(f"[{i}] {note}", width)
                                  for i, note in enumerate(s.notes, 1)]
+    return "\n".join(out)
+
+
+def _html_pairs(left: list, right: list) -> list[str]:
+    rows = []
+    for i in range(max(len(left), len(right))):
+        cells = []
+        for side in (left, right):
+            lab, val = side[i] if i < len(side) else ("", "")
+            cells.append(f"<th>{html_escape(lab)}</th><td>{html_escape(val.strip())}</td>")
+        rows.append("<tr>" + "".join(cells) + "</tr>")
+    return rows
+
+
+def _header_pairs(s):
+    """The (label, value) pairs of the header block, shared by text and HTML."""
+    m = s.model
+    rtype = "" if m["centered_r_squared"] else " (uncentered)"
+    left = [("Dep. Variable:", s.target_name), ("Model:", m["model"]),
+            ("Method:", m.get("method", "Least Squares")), ("No. Observations:", f"{m['n']:d}"),
+            ("Df Residuals:", f"{m['df_resid']:.0f}"), ("Df Model:", f"{m['df_model']:.0f}"),
+            ("Covariance Type:", m["cov_type"] if not m.get("penalized_reason") else "none")]
+    right = [("R-squared" + rtype + ":", f"{m['r_squared']:#8.3f}"),
+             ("Adj. R-squared" + rtype + ":", f"{m['adj_r_squared']:#8.3f}"),
+             ("F-statistic:", f"{m['f_statistic']:#8.4g}"),
+             ("Prob (F-statistic):", f"{m['f_pvalue']:#6.3g}"),
+             ("Log-Likelihood:", f"{m['log_likelihood']:#8.5g}"),
+             ("AIC:", f"{m['aic']:#8.4g}"), ("BIC:", f"{m['bic']:#8.4g}")]
+    return left, right
+
+
+def _html_coef_table(s) -> str:
+    tab = s.coefficients
+    inference = not s.model.get("penalized_reason")
+    stat = "t" if s.model.get("use_t", True) else "z"
+    heads = ["coef"] + (["std err", stat, f"P>|{stat}|", f"[{s.alpha / 2:.3g}",
+                         f"{1 - s.alpha / 2:.3g}]"] if inference else [])
+    out = ['<table class="gradfit-params">', "<thead><tr><th></th>"
+           + "".join(f"<th>{html_escape(h)}</th>" for h in heads) + "</tr></thead>", "<tbody>"]
+    for name, row in tab.iterrows():
+        cells = [_forg(row["coef"], 4)]
+        if inference:
+            cells += [_forg(row["std_err"]), _forg(row["t"]), f"{row['p_value']:.3f}",
+                      _forg(row["ci_low"]), _forg(row["ci_high"])]
+        out.append(f"<tr><th>{html_escape(str(name))}</th>"
+                   + "".join(f"<td>{html_escape(c.strip())}</td>" for c in cells) + "</tr>")
+    out += ["</tbody>", "</table>"]
+    return "\n".join(out)
+
+
+def render_html(s) -> str:
+    """The summary as HTML tables (notebooks' ``_repr_html_``): a header table of model
+    numbers with the title as caption, the parameter table (one ``<tr>`` per parameter),
+    the diagnostics and optimality tables, and the notes as a list."""
+    out = ['<div class="gradfit-summary">',
+           f'<table class="gradfit-model"><caption>{html_escape(title(s))}</caption>',
+           *_html_pairs(*_header_pairs(s)), "</table>", _html_coef_table(s),
+           '<table class="gradfit-diagnostics">', *_html_pairs(*_diag_pairs(s)), "</table>",
+           '<table class="gradfit-optimality">', *_html_pairs(*_optimality_pairs(s)), "</table>"]
+    if s.notes:
+        out += ["<p>Notes:</p>", "<ol>"] + [f"<li>{html_escape(n)}</li>" for n in s.notes]
+        out.append("</ol>")
+    out.append("</div>")
     return "\n".join(out)

@@ -1,4 +1,5 @@
-"""The results of inference for one fitted linear model: :class:`Summary`, built by
+"""The results of inference for one fitted linear model: :class:`RegressionResults` (the 0.1
+name :class:`Summary` still works), built by
 :func:`summarize` (in-memory data) or :func:`summary_from_stats` (merged statistics)."""
 
 from __future__ import annotations
@@ -6,6 +7,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -19,11 +21,11 @@ from gradfit.stats.covariance import (
 )
 from gradfit.stats.diagnostics import residual_diagnostics
 from gradfit.stats.geometry import Geometry, theta
-from gradfit.stats.optimality import optimality
-from gradfit.stats.render import html_escape, render_text
-from gradfit.stats.sufficient import InferenceStats, as_coef
+from gradfit.stats.optimality import Optimality, huber_optimality, optimality
+from gradfit.stats.render import render_html, render_text
+from gradfit.stats.sufficient import InferenceStats, as_coef, check_block
 
-__all__ = ["COEF_COLUMNS", "Summary", "summarize", "summary_from_stats"]
+__all__ = ["COEF_COLUMNS", "RegressionResults", "Summary", "summarize", "summary_from_stats"]
 
 COEF_COLUMNS = ["coef", "std_err", "t", "p_value", "ci_low", "ci_high"]
 _UNCENTERED_NOTE = ("R² is computed without centering (uncentered) since the model does "
@@ -38,8 +40,16 @@ def _finite_float(x) -> float | None:
 
 
 @dataclass(eq=False)
-class Summary:
-    """Inference for one fitted linear model, laid out like statsmodels' ``summary()``.
+class RegressionResults:
+    r"""Inference for one fitted linear model, like statsmodels' ``RegressionResults``.
+
+    Built by :func:`summary_from_stats` / :func:`summarize` (and ``GDRegressor.summary()``);
+    ``str(res)`` is the text summary, ``res._repr_html_()`` an HTML table for notebooks.
+    Every statistic is a lazy attribute (computed on first use) named as in statsmodels:
+    ``params``, ``bse``, ``tvalues``, ``pvalues``, ``conf_int()``, ``rsquared``,
+    ``rsquared_adj``, ``fvalue``, ``f_pvalue``, ``llf``, ``aic``, ``bic``, ``nobs``,
+    ``df_model``, ``df_resid``, ``ssr``, ``ess``, ``scale``, ``cov_params()``, and, when the
+    data were given, ``resid``, ``fittedvalues``, ``wresid``.
 
     Attributes
     ----------
@@ -52,27 +62,181 @@ class Summary:
     warnings : list of str
     notes : list of str
         The covariance description followed by the warnings (the text's "Notes").
-    cov_params : pandas.DataFrame or None
-        Covariance of the parameters (None for penalized fits).
+    cov : pandas.DataFrame or None
+        Covariance of the parameters (None when no inference is given: penalized or Huber
+        fits); :meth:`cov_params` returns it.
     optimum : dict
-        ``coef`` and ``intercept`` of the exact least-squares optimum, from the statistics.
+        ``coef`` and ``intercept`` of the exact optimum of the fit's objective (least squares,
+        or Huber for ``loss="huber"``), from the statistics or the data.
+    target_name : str
+        The dependent variable's name (a named pandas Series gives its name).
+    alpha : float
+        1 - the level of the intervals in the table.
+    stats : InferenceStats or None
+        The sufficient statistics the numbers come from.
+    data : tuple or None
+        ``(X, y, sample_weight, row_index)`` when the rows were given (for ``resid``).
     """
 
     coefficients: pd.DataFrame
     model: dict
     warnings: list
     notes: list
-    cov_params: pd.DataFrame | None
+    cov: pd.DataFrame | None
     optimum: dict
     target_name: str = "y"
     alpha: float = 0.05
     _cov_factor: np.ndarray | None = field(default=None, repr=False)
+    stats: InferenceStats | None = field(default=None, repr=False)
+    data: tuple | None = field(default=None, repr=False)
+
+    # -- presentation -----------------------------------------------------------------------
 
     def __str__(self) -> str:
         return render_text(self)
 
-    def _repr_html_(self) -> str:  # notebooks: keep the monospaced layout
-        return "<pre>" + html_escape(str(self)) + "</pre>"
+    def as_text(self) -> str:
+        """The text summary (statsmodels' ``summary().as_text()``)."""
+        return render_text(self)
+
+    def as_html(self) -> str:
+        """The summary as HTML ``<table>`` elements: model numbers, one row per parameter,
+        residual diagnostics, optimality, then the notes."""
+        return render_html(self)
+
+    def _repr_html_(self) -> str:
+        return render_html(self)
+
+    def to_frame(self) -> pd.DataFrame:
+        """The parameter table as statsmodels' ``summary2().tables[1]``: columns
+        ``Coef., Std.Err., t (or z), P>|t| (or P>|z|), [alpha/2, 1-alpha/2]``."""
+        stat = "t" if self.use_t else "z"
+        t = self.coefficients
+        lo, hi = f"[{self.alpha / 2:g}", f"{1 - self.alpha / 2:g}]"
+        return pd.DataFrame({"Coef.": t["coef"], "Std.Err.": t["std_err"], stat: t["t"],
+                             f"P>|{stat}|": t["p_value"], lo: t["ci_low"], hi: t["ci_high"]},
+                            index=t.index)
+
+    # -- parameters and their inference -------------------------------------------------------
+
+    @property
+    def use_t(self) -> bool:
+        """Whether tests and intervals use the t (else the normal) distribution."""
+        return bool(self.model.get("use_t", True))
+
+    @property
+    def cov_type(self) -> str:
+        return str(self.model["cov_type"])
+
+    @cached_property
+    def params(self) -> pd.Series:
+        """The fitted parameters (intercept first)."""
+        return self.coefficients["coef"].rename(None)
+
+    @cached_property
+    def bse(self) -> pd.Series:
+        r"""Standard errors :math:`\sqrt{V_{jj}}`."""
+        return self.coefficients["std_err"].rename(None)
+
+    @cached_property
+    def tvalues(self) -> pd.Series:
+        r""":math:`\hat\theta_j / \mathrm{se}_j` (z statistics when ``use_t`` is False)."""
+        return self.coefficients["t"].rename(None)
+
+    @cached_property
+    def pvalues(self) -> pd.Series:
+        r"""Two-sided p-values :math:`2\,P(T > |t_j|)`, T ~ t(df_resid) or N(0, 1)."""
+        return self.coefficients["p_value"].rename(None)
+
+    def conf_int(self, alpha: float | None = None) -> pd.DataFrame:
+        r"""Confidence intervals :math:`\hat\theta_j \pm c_{1-\alpha/2}\,\mathrm{se}_j`
+        with :math:`c` the t(df_resid) or normal quantile; columns 0 and 1 as statsmodels.
+
+        Parameters
+        ----------
+        alpha : float, optional
+            Default: the results' ``alpha`` (0.05).
+        """
+        alpha = self.alpha if alpha is None else float(alpha)
+        if not 0 < alpha < 1:
+            raise ValueError(f"alpha must be in (0, 1); got {alpha}")
+        crit = self._crit(alpha)
+        p, se = self.params.to_numpy(), self.bse.to_numpy()
+        return pd.DataFrame({0: p - crit * se, 1: p + crit * se}, index=self.params.index)
+
+    def _crit(self, alpha: float) -> float:
+        if self.use_t:
+            return float(sst.t.ppf(1 - alpha / 2, self.df_resid_inference))
+        return float(sst.norm.ppf(1 - alpha / 2))
+
+    @property
+    def df_resid_inference(self) -> float:
+        """Degrees of freedom of the t tests (``df_resid``; G - 1 for cluster covariances)."""
+        return float(self.model.get("df_resid_inference", self.model["df_resid"]))
+
+    def cov_params(self) -> pd.DataFrame:
+        """Covariance matrix of the parameters (of the results' ``cov_type``)."""
+        if self.cov is None:
+            raise ValueError(f"no covariance: {self.model.get('penalized_reason', 'no inference')}")
+        return self.cov
+
+    # -- model-level numbers (statsmodels' names) ---------------------------------------------
+
+    nobs = property(lambda self: float(self.model["n"]), doc="Rows with positive weight.")
+    df_model = property(lambda self: self.model["df_model"], doc=":math:`q - k_c`.")
+    df_resid = property(lambda self: self.model["df_resid"], doc=":math:`n - q`.")
+    rsquared = property(lambda self: self.model["r_squared"], doc="R² (see summary_from_stats)")
+    rsquared_adj = property(lambda self: self.model["adj_r_squared"], doc="Adjusted R².")
+    fvalue = property(lambda self: self.model["f_statistic"], doc="Overall F statistic.")
+    f_pvalue = property(lambda self: self.model["f_pvalue"], doc="p-value of the F test.")
+    llf = property(lambda self: self.model["log_likelihood"], doc="Gaussian log-likelihood.")
+    aic = property(lambda self: self.model["aic"], doc=r":math:`-2\ell + 2q`.")
+    bic = property(lambda self: self.model["bic"], doc=r":math:`-2\ell + q \log n`.")
+    ssr = property(lambda self: self.model["ssr"], doc=r":math:`\sum s_i e_i^2`.")
+    ess = property(lambda self: self.model["ess"], doc="Explained sum of squares.")
+    centered_tss = property(lambda self: self.model["centered_tss"], doc="Centred TSS.")
+    uncentered_tss = property(lambda self: self.model["uncentered_tss"], doc="Uncentred TSS.")
+    mse_resid = property(lambda self: self.model["mse_resid"], doc="SSR / df_resid.")
+    mse_model = property(lambda self: self.model["mse_model"], doc="ESS / df_model.")
+    mse_total = property(lambda self: self.model["mse_total"], doc="TSS / (n - k_c).")
+    scale = property(lambda self: self.model["mse_resid"], doc=r":math:`\hat\sigma^2`.")
+    condition_number = property(lambda self: self.model["condition_number"],
+                                doc="Condition number of the weighted design.")
+
+    # -- per-row numbers (need the data) ------------------------------------------------------
+
+    def _rows(self):
+        if self.data is None:
+            raise ValueError("residuals need the rows: build the results with the data "
+                             "(summarize(X, y, ...) or model.summary(X, y))")
+        return self.data
+
+    def _series(self, values, name):
+        index = self._rows()[3]
+        return pd.Series(np.asarray(values, float), index=index, name=name)
+
+    @cached_property
+    def fittedvalues(self) -> pd.Series:
+        r""":math:`\hat y_i = x_i^\top w + b` for every row (zero-weight rows included)."""
+        X, _, _, _ = self._rows()
+        icp = self.params["intercept"] if "intercept" in self.params.index else 0.0
+        w = self.params.drop("intercept", errors="ignore").to_numpy()
+        return self._series(np.asarray(X, float) @ w + icp, None)
+
+    @cached_property
+    def resid(self) -> pd.Series:
+        r"""Residuals :math:`e_i = y_i - \hat y_i`."""
+        y = np.asarray(self._rows()[1], float).ravel()
+        return self._series(y - self.fittedvalues.to_numpy(), None)
+
+    @cached_property
+    def wresid(self) -> pd.Series:
+        r"""Whitened residuals :math:`\sqrt{s_i}\,e_i` (``resid`` without weights)."""
+        s = self._rows()[2]
+        e = self.resid.to_numpy()
+        return self._series(e if s is None else np.sqrt(np.asarray(s, float)) * e, None)
+
+    # -- serialisation ------------------------------------------------------------------------
 
     def to_dict(self) -> dict:
         """JSON-ready dict; NaN and infinities become ``None``."""
@@ -83,8 +247,8 @@ class Summary:
                      int(v) if isinstance(v, (np.integer,)) else v)
                  for k, v in self.model.items()}
         cov = None
-        if self.cov_params is not None:
-            cov = [[_finite_float(v) for v in row] for row in self.cov_params.to_numpy()]
+        if self.cov is not None:
+            cov = [[_finite_float(v) for v in row] for row in self.cov.to_numpy()]
         out = {"target_name": self.target_name, "alpha": self.alpha, "coefficients": coefs,
                "model": model, "warnings": list(self.warnings), "notes": list(self.notes),
                "cov_params": cov,
@@ -94,17 +258,26 @@ class Summary:
         return out
 
 
+#: the 0.1 name of :class:`RegressionResults`
+Summary = RegressionResults
+
+
 def summarize(X, y, coef, intercept, *, sample_weight=None, fit_intercept=True,
-              feature_names=None, target_name="y", cov_type="nonrobust", alpha=0.05,
-              penalized_reason=None, use_t=None, precision="auto") -> Summary:
+              feature_names=None, target_name=None, cov_type="nonrobust", alpha=0.05,
+              penalized_reason=None, use_t=None, precision="auto", loss="squared",
+              epsilon=1.35) -> RegressionResults:
     """Summary of the linear model ``y ~ X coef + intercept`` on in-memory data.
 
     Builds :class:`InferenceStats` (with the leverage pass when ``cov_type`` is HC2/HC3)
     and calls :func:`summary_from_stats`; see there for the parameters and formulas.
-    ``feature_names`` default to ``X``'s columns when it is a DataFrame, else x1..xd.
+    ``feature_names`` default to ``X``'s columns when it is a DataFrame, else x1..xd;
+    ``target_name`` to the name of ``y`` when it is a named pandas Series, else "y".  The
+    rows are kept for ``resid`` and ``fittedvalues`` (and the Huber optimum).
     """
     if feature_names is None and isinstance(X, pd.DataFrame):
         feature_names = [str(c) for c in X.columns]
+    if target_name is None:
+        target_name = series_name(y) or "y"
     cov_type = check_cov_type(cov_type)
     stats = InferenceStats.from_arrays(
         X, y, coef, intercept, sample_weight=sample_weight, fit_intercept=fit_intercept,
@@ -112,13 +285,15 @@ def summarize(X, y, coef, intercept, *, sample_weight=None, fit_intercept=True,
     return summary_from_stats(stats, coef, intercept, fit_intercept=fit_intercept,
                               feature_names=feature_names, target_name=target_name,
                               cov_type=cov_type, alpha=alpha, penalized_reason=penalized_reason,
-                              use_t=use_t)
+                              use_t=use_t, loss=loss, epsilon=epsilon,
+                              data=(X, y, sample_weight))
 
 
 def summary_from_stats(stats: InferenceStats, coef=None, intercept=None, *, sample_weight=None,
                        fit_intercept=None, feature_names=None, target_name="y",
                        cov_type="nonrobust", alpha=0.05, penalized_reason=None,
-                       use_t=None) -> Summary:
+                       use_t=None, loss="squared", epsilon=1.35,
+                       data=None) -> RegressionResults:
     r"""Summary from sufficient statistics, at the parameters they were taken at.
 
     Parameters
@@ -142,10 +317,18 @@ def summary_from_stats(stats: InferenceStats, coef=None, intercept=None, *, samp
     use_t : bool, optional
         t (True) or normal (False) reference distribution for the coefficient tests and
         intervals; default as statsmodels' ``fit(cov_type=...)``: True only for nonrobust.
+    loss : {"squared", "huber"}
+        The fit's loss.  For "huber" (threshold ``epsilon``) the results are titled Huber,
+        the least-squares standard errors are not given, and the optimality numbers measure
+        the distance to the Huber optimum (:func:`~gradfit.stats.optimality.huber_optimality`,
+        which needs ``data``; without it they are NaN and a note says so).
+    data : tuple, optional
+        ``(X, y, sample_weight[, row_index])``, the rows the statistics were taken from: kept for
+        ``resid``/``fittedvalues`` (their pandas index, if any, labels them).
 
     Returns
     -------
-    Summary
+    RegressionResults
         ``model`` holds (with :math:`q` parameters, :math:`k_c` = 1 with an intercept else 0,
         :math:`\mathrm{SSR} = \sum s_i e_i^2` at the given parameters):
 
@@ -188,17 +371,23 @@ def summary_from_stats(stats: InferenceStats, coef=None, intercept=None, *, samp
         raise ValueError("no rows with positive weight: nothing to summarize")
     geo = Geometry(stats)
     model, warns = _model_numbers(stats, geo, cov_type)
-    opt = optimality(stats, geo)
+    loss = _check_loss(loss)
+    rows = _rows(data, stats)
+    if loss == "huber":
+        penalized_reason, opt = _huber(stats, rows, epsilon, penalized_reason, model, warns)
+    else:
+        opt = optimality(stats, geo)
     model.update(opt.numbers)
-    if penalized_reason is None:
+    if penalized_reason is None or (loss == "huber" and model.get("penalty") is None):
         warns += opt.warnings(stats)
     use_t = cov_type == "nonrobust" if use_t is None else bool(use_t)
     model["use_t"] = use_t
     params = theta(stats)
     index = (["intercept"] if stats.fit_intercept else []) + names
+    common = {"optimum": opt.optimum, "target_name": str(target_name), "alpha": float(alpha),
+              "stats": stats, "data": rows}
     if penalized_reason is not None:
-        return _penalized_summary(stats, model, warns, params, index, opt, target_name, alpha,
-                                  penalized_reason)
+        return _penalized_summary(model, warns, params, index, penalized_reason, loss, common)
     factor = cov_factor(stats, geo, cov_type, model["df_resid"])
     if factor is None and cov_type in ("HC2", "HC3"):
         raise ValueError(f"{cov_type} needs leverages, which need a second pass over the data: "
@@ -206,9 +395,53 @@ def summary_from_stats(stats: InferenceStats, coef=None, intercept=None, *, samp
     table, cov = _coef_table(params, factor, model, use_t, alpha, index)
     model.update(robust_f_test(stats, model, factor, params, cov_type))
     notes = [COV_DESCRIPTIONS[cov_type]] + warns
-    return Summary(coefficients=table, model=model, warnings=warns, notes=notes,
-                   cov_params=cov, optimum=opt.optimum, target_name=target_name,
-                   alpha=float(alpha), _cov_factor=factor)
+    return RegressionResults(coefficients=table, model=model, warnings=warns, notes=notes,
+                             cov=cov, _cov_factor=factor, **common)
+
+
+def series_name(y) -> str | None:
+    """The name of a named pandas Series (or any object with a string-able ``name``)."""
+    name = getattr(y, "name", None)
+    return None if name is None or isinstance(y, np.ndarray) else str(name)
+
+
+def _check_loss(loss) -> str:
+    if loss not in ("squared", "huber"):
+        raise ValueError(f"loss must be 'squared' or 'huber' for a summary; got {loss!r}")
+    return loss
+
+
+def _rows(data, stats):
+    """``(X, y, s, index)`` from ``(X, y[, s])``, checked against the statistics."""
+    if data is None:
+        return None
+    X, y, s, index = (tuple(data) + (None, None))[:4]
+    if index is None:
+        index = getattr(y, "index", getattr(X, "index", None))
+    Xa, ya, sa = check_block(X, y, s, d=stats.n_features)
+    return Xa, ya, sa, index
+
+
+def _huber(stats, rows, epsilon, penalized_reason, model, warns):
+    """The Huber fit's reason for no classical inference and its optimality."""
+    if not (np.isfinite(epsilon) and epsilon > 0):
+        raise ValueError(f"epsilon must be a positive number; got {epsilon}")
+    model.update(model="Huber", method=f"Huber (ε={epsilon:g})", epsilon=float(epsilon),
+                 penalty=penalized_reason)
+    what = f"Huber loss (epsilon={epsilon:g})"
+    reason = what if penalized_reason is None else f"{what}, {penalized_reason}"
+    if rows is None:
+        warns.append("The Huber optimum needs the rows again (they were not given): the "
+                     "optimality numbers are not computed.")
+        nan = {k: np.nan for k in ("grad_norm", "objective", "objective_gap",
+                                   "objective_gap_rel", "coef_rel_distance",
+                                   "objective_optimum")}
+        d = stats.n_features
+        return reason, Optimality(nan, {"coef": np.full(d, np.nan), "intercept": np.nan},
+                                  np.nan, 0.0, target="Huber")
+    X, y, s, _ = rows
+    return reason, huber_optimality(X, y, s, stats.coef, stats.intercept,
+                                    fit_intercept=stats.fit_intercept, epsilon=epsilon)
 
 
 def _check_params(stats, coef, intercept, fit_intercept) -> None:
@@ -252,7 +485,8 @@ def _model_numbers(stats: InferenceStats, geo: Geometry, cov_type: str):
         fval = mse_model / mse_resid
     k_params = df_model + kc
     model = {
-        "model": "WLS" if stats.weighted else "OLS", "n": int(n), "df_model": df_model,
+        "model": "WLS" if stats.weighted else "OLS", "method": "Least Squares", "n": int(n),
+        "df_model": df_model,
         "df_resid": df_resid, "resid_std_err": float(np.sqrt(mse_resid)),
         "r_squared": float(r2), "centered_r_squared": bool(kc),
         "adj_r_squared": float(1 - (n - kc) / df_resid * (1 - r2)) if df_resid > 0 else np.nan,
@@ -316,18 +550,22 @@ def _coef_table(params, factor, model, use_t: bool, alpha: float, index):
     return table, pd.DataFrame(np.asarray(cov, float), index=index, columns=index)
 
 
-def _penalized_summary(stats, model, warns, params, index, opt, target_name, alpha, reason):
-    """Summary of a penalized fit: coefficients only, no classical inference."""
+def _penalized_summary(model, warns, params, index, reason, loss, common):
+    """Results of a penalized or Huber fit: coefficients only, no classical inference."""
     table = pd.DataFrame(np.nan, index=index, columns=COEF_COLUMNS)
     table["coef"] = np.asarray(params, float)
-    model.update(f_statistic=np.nan, f_pvalue=np.nan, penalized=True, penalized_reason=reason)
-    msg = (f"Penalized fit ({reason}): classical standard errors, t statistics, p-values, "
-           "confidence intervals and the F test are not given, because they assume the "
-           "unpenalized least-squares estimator. The optimality numbers measure the distance "
-           "to the unpenalized least-squares optimum.")
+    penalized = loss != "huber" or model.get("penalty") is not None
+    model.update(f_statistic=np.nan, f_pvalue=np.nan, penalized=penalized,
+                 penalized_reason=reason)
+    optimum = ("the Huber optimum without penalty" if loss == "huber" and penalized else
+               "the Huber optimum" if loss == "huber" else
+               "the unpenalized least-squares optimum")
+    assumes = ("a least-squares fit" if loss == "huber" and not penalized
+               else "the unpenalized least-squares estimator")
+    kind = "Penalized fit" if penalized else "Robust fit"
+    msg = (f"{kind} ({reason}): classical standard errors, t statistics, p-values, "
+           f"confidence intervals and the F test are not given, because they assume "
+           f"{assumes}. The optimality numbers measure the distance to {optimum}.")
     warns = [msg] + warns
-    return Summary(coefficients=table, model=model, warnings=warns, notes=list(warns),
-                   cov_params=None, optimum=opt.optimum, target_name=target_name,
-                   alpha=float(alpha), _cov_factor=None)
-
-
+    return RegressionResults(coefficients=table, model=model, warnings=warns, notes=list(warns),
+                             cov=None, _cov_factor=None, **common)
