@@ -270,16 +270,18 @@ class GDRegressor(RegressorMixin, BaseEstimator):
                 "epsilon": self.epsilon}
 
     def summary(self, X=None, y=None, sample_weight=None, *, cov_type="nonrobust", alpha=0.05,
-                feature_names=None, target_name=None):
+                feature_names=None, target_name=None, cov_kwds=None):
         """Results like statsmodels' (:class:`gradfit.stats.results.RegressionResults`):
         ``print(model.summary())``, ``.params``, ``.bse``, ``.pvalues``, ``.conf_int()``,
         ``.rsquared``, ``.resid`` ..., computed at the fitted parameters.
 
         For small training sets (n x d <= 2e5) the sufficient statistics and the rows are
         kept from ``fit``; otherwise pass the training data again:
-        ``summary(X, y, sample_weight)``.  cov_type: "nonrobust", "HC0", "HC1", "HC2" or
-        "HC3"; alpha: 1 - interval level; feature_names / target_name label the table
-        (default: the fitted DataFrame's columns and the name of the fitted y Series).
+        ``summary(X, y, sample_weight)``.  cov_type: "nonrobust", "HC0", "HC1", "HC2",
+        "HC3", "HAC" (``cov_kwds={"maxlags": L}``) or "cluster" (``cov_kwds={"groups":
+        labels}``), as statsmodels' ``fit(cov_type=, cov_kwds=)``; alpha: 1 - interval
+        level; feature_names / target_name label the table (default: the fitted
+        DataFrame's columns and the name of the fitted y Series).
         A Huber fit is titled Huber and judged against the Huber optimum.
         """
         from gradfit.stats.results import summary_from_stats
@@ -310,7 +312,8 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         names = feature_names or [str(c) for c in getattr(self, "feature_names_in_", [])] or None
         target = target_name or getattr(self, "_target_name", None) or "y"
         return summary_from_stats(stats, cov_type=cov_type, alpha=alpha, feature_names=names,
-                                  target_name=target, data=data, **self._summary_kwargs())
+                                  target_name=target, data=data, cov_kwds=cov_kwds,
+                                  **self._summary_kwargs())
 
     def predict_interval(self, X, *, alpha=0.05, cov_type="nonrobust"):
         """Confidence intervals of the mean and prediction intervals of new observations

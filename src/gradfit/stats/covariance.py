@@ -21,9 +21,12 @@ from scipy import stats as sst
 from gradfit.stats.geometry import Geometry
 from gradfit.stats.linalg import r_factor, solve_upper_t
 
-__all__ = ["COV_TYPES", "COV_DESCRIPTIONS", "check_cov_type", "cov_factor", "robust_f_test"]
+__all__ = ["COV_TYPES", "COV_DESCRIPTIONS", "SCORE_COV_TYPES", "check_cov_type", "cov_factor",
+           "robust_f_test"]
 
 COV_TYPES = ("nonrobust", "HC0", "HC1", "HC2", "HC3")
+#: covariances from a pass over the scores (:mod:`gradfit.stats.robust`)
+SCORE_COV_TYPES = ("HAC", "cluster")
 COV_DESCRIPTIONS = {
     "nonrobust": "Standard Errors assume that the covariance matrix of the errors is "
                  "correctly specified.",
@@ -32,10 +35,11 @@ COV_DESCRIPTIONS = {
 
 
 def check_cov_type(cov_type: str) -> str:
-    for c in COV_TYPES:
+    """The canonical spelling of ``cov_type`` (case-insensitive), or a ValueError."""
+    for c in COV_TYPES + SCORE_COV_TYPES:
         if str(cov_type).lower() == c.lower():
             return c
-    raise ValueError(f"cov_type must be one of {COV_TYPES}; got {cov_type!r}")
+    raise ValueError(f"cov_type must be one of {COV_TYPES + SCORE_COV_TYPES}; got {cov_type!r}")
 
 
 def _meat_in_params(stats, meat: np.ndarray) -> np.ndarray:
@@ -89,6 +93,6 @@ def robust_f_test(stats, model, factor, params, cov_type) -> dict:
     with np.errstate(all="ignore"):
         v = solve_upper_t(rf, beta)
         fval = float(v @ v / qw)
-    return {"f_statistic": fval,
-            "f_pvalue": float(sst.f.sf(fval, qw, model["df_resid"]))}
+    df = model.get("df_resid_inference", model["df_resid"])
+    return {"f_statistic": fval, "f_pvalue": float(sst.f.sf(fval, qw, df))}
 

@@ -15,6 +15,7 @@ from scipy import stats as sst
 
 from gradfit.stats.covariance import (
     COV_DESCRIPTIONS,
+    SCORE_COV_TYPES,
     check_cov_type,
     cov_factor,
     robust_f_test,
@@ -22,7 +23,14 @@ from gradfit.stats.covariance import (
 from gradfit.stats.diagnostics import residual_diagnostics
 from gradfit.stats.geometry import Geometry, theta
 from gradfit.stats.optimality import Optimality, huber_optimality, optimality
-from gradfit.stats.render import render_html, render_text
+from gradfit.stats.render import render_html, render_text, title
+from gradfit.stats.robust import (
+    ROBUST_DESCRIPTIONS,
+    ClusterScores,
+    HACScores,
+    robust_factor,
+    robust_scores,
+)
 from gradfit.stats.sufficient import InferenceStats, as_coef, check_block
 
 __all__ = ["COEF_COLUMNS", "RegressionResults", "Summary", "summarize", "summary_from_stats"]
@@ -94,6 +102,11 @@ class RegressionResults:
 
     def __str__(self) -> str:
         return render_text(self)
+
+    def __repr__(self) -> str:
+        return (f"<RegressionResults: {title(self)}, {self.target_name} ~ "
+                f"{len(self.coefficients)} parameters, n={self.model['n']}, "
+                f"cov_type={self.model['cov_type']}>")
 
     def as_text(self) -> str:
         """The text summary (statsmodels' ``summary().as_text()``)."""
@@ -180,6 +193,25 @@ class RegressionResults:
             raise ValueError(f"no covariance: {self.model.get('penalized_reason', 'no inference')}")
         return self.cov
 
+    def get_robustcov_results(self, cov_type="HC1", use_t=None, **kwds) -> RegressionResults:
+        """These results with another covariance (statsmodels' method of the same name):
+        ``cov_type`` as :func:`summary_from_stats`, ``kwds`` its ``cov_kwds`` (``maxlags``,
+        ``groups``, ``use_correction``, ``df_correction``)."""
+        if self.stats is None or self.cov is None:
+            raise ValueError("no covariance for these results: "
+                             f"{self.model.get('penalized_reason', 'no statistics')}")
+        names = [str(i) for i in self.params.index if i != "intercept" or
+                 not self.stats.fit_intercept]
+        stats = self.stats
+        if check_cov_type(cov_type) in ("HC2", "HC3") and "HC2" not in stats.meat:
+            if self.data is None:
+                raise ValueError(f"{cov_type} needs the rows again for the leverages")
+            X, y, s, _ = self.data
+            stats = stats.with_leverage([(X, y, s)])
+        return summary_from_stats(stats, feature_names=names, target_name=self.target_name,
+                                  cov_type=cov_type, alpha=self.alpha, use_t=use_t,
+                                  data=self.data, cov_kwds=kwds)
+
     # -- model-level numbers (statsmodels' names) ---------------------------------------------
 
     nobs = property(lambda self: float(self.model["n"]), doc="Rows with positive weight.")
@@ -265,7 +297,7 @@ Summary = RegressionResults
 def summarize(X, y, coef, intercept, *, sample_weight=None, fit_intercept=True,
               feature_names=None, target_name=None, cov_type="nonrobust", alpha=0.05,
               penalized_reason=None, use_t=None, precision="auto", loss="squared",
-              epsilon=1.35) -> RegressionResults:
+              epsilon=1.35, cov_kwds=None) -> RegressionResults:
     """Summary of the linear model ``y ~ X coef + intercept`` on in-memory data.
 
     Builds :class:`InferenceStats` (with the leverage pass when ``cov_type`` is HC2/HC3)
@@ -286,14 +318,14 @@ def summarize(X, y, coef, intercept, *, sample_weight=None, fit_intercept=True,
                               feature_names=feature_names, target_name=target_name,
                               cov_type=cov_type, alpha=alpha, penalized_reason=penalized_reason,
                               use_t=use_t, loss=loss, epsilon=epsilon,
-                              data=(X, y, sample_weight))
+                              data=(X, y, sample_weight), cov_kwds=cov_kwds)
 
 
 def summary_from_stats(stats: InferenceStats, coef=None, intercept=None, *, sample_weight=None,
                        fit_intercept=None, feature_names=None, target_name="y",
                        cov_type="nonrobust", alpha=0.05, penalized_reason=None,
                        use_t=None, loss="squared", epsilon=1.35,
-                       data=None) -> RegressionResults:
+                       data=None, cov_kwds=None, scores=None) -> RegressionResults:
     r"""Summary from sufficient statistics, at the parameters they were taken at.
 
     Parameters
@@ -309,7 +341,17 @@ def summary_from_stats(stats: InferenceStats, coef=None, intercept=None, *, samp
         Must equal ``stats.fit_intercept`` when given.
     feature_names : sequence of str, optional
     target_name : str
-    cov_type : {"nonrobust", "HC0", "HC1", "HC2", "HC3"}
+    cov_type : {"nonrobust", "HC0", "HC1", "HC2", "HC3", "HAC", "cluster"}
+        "HAC" and "cluster" are the sandwiches of :mod:`gradfit.stats.robust`; they need
+        ``scores`` (from :func:`~gradfit.stats.robust.robust_scores`) or ``data``.
+    cov_kwds : dict, optional
+        HAC: ``maxlags`` (required), ``use_correction`` (default False: none; True:
+        :math:`n/(n-q)`).  cluster: ``groups`` (one label per row of ``data``),
+        ``use_correction`` (default True: :math:`\frac{G}{G-1}\frac{n-1}{n-q}`),
+        ``df_correction`` (default True: t and F tests with :math:`G - 1` denominator df).
+        As statsmodels' ``fit(cov_type=..., cov_kwds=...)``.
+    scores : HACScores or ClusterScores, optional
+        The merged score statistics (from a backend's pass) for "HAC"/"cluster".
     alpha : float
         Confidence level ``1 - alpha`` for the intervals.
     penalized_reason : str, optional
@@ -388,15 +430,62 @@ def summary_from_stats(stats: InferenceStats, coef=None, intercept=None, *, samp
               "stats": stats, "data": rows}
     if penalized_reason is not None:
         return _penalized_summary(model, warns, params, index, penalized_reason, loss, common)
-    factor = cov_factor(stats, geo, cov_type, model["df_resid"])
+    if cov_type in SCORE_COV_TYPES:
+        factor, description = _score_factor(stats, geo, cov_type, dict(cov_kwds or {}), scores,
+                                            rows, model)
+    else:
+        if cov_kwds:
+            raise ValueError(f"cov_type={cov_type!r} takes no cov_kwds")
+        factor, description = (cov_factor(stats, geo, cov_type, model["df_resid"]),
+                               COV_DESCRIPTIONS[cov_type])
     if factor is None and cov_type in ("HC2", "HC3"):
         raise ValueError(f"{cov_type} needs leverages, which need a second pass over the data: "
                          "call stats.with_leverage(blocks) first (summarize() does it itself)")
     table, cov = _coef_table(params, factor, model, use_t, alpha, index)
     model.update(robust_f_test(stats, model, factor, params, cov_type))
-    notes = [COV_DESCRIPTIONS[cov_type]] + warns
+    notes = [description] + warns
     return RegressionResults(coefficients=table, model=model, warnings=warns, notes=notes,
                              cov=cov, _cov_factor=factor, **common)
+
+
+def _score_factor(stats, geo, cov_type, kwds, scores, rows, model):
+    """Covariance factor and description of a HAC or cluster covariance."""
+    known = {"HAC": {"maxlags", "use_correction", "kernel"},
+             "cluster": {"groups", "use_correction", "df_correction"}}[cov_type]
+    if set(kwds) - known:
+        raise ValueError(f"cov_type={cov_type!r} takes cov_kwds {sorted(known)}; got "
+                         f"{sorted(set(kwds) - known)}")
+    if str(kwds.get("kernel", "bartlett")).lower() != "bartlett":
+        raise ValueError("only the Bartlett kernel is implemented (kernel='bartlett')")
+    if scores is None:
+        if rows is None:
+            raise ValueError(f"cov_type={cov_type!r} needs a pass over the rows: pass data= "
+                             "or scores=robust_scores(backend, ...)")
+        X, y, s, _ = rows
+        scores = robust_scores((X, y, s), stats.coef, stats.intercept, cov_type=cov_type,
+                               fit_intercept=stats.fit_intercept, groups=kwds.get("groups"),
+                               maxlags=kwds.get("maxlags"), dtype=stats.dtype.type)
+    expected = ClusterScores if cov_type == "cluster" else HACScores
+    if not isinstance(scores, expected) or scores.n != stats.n:
+        raise ValueError(f"scores must be the {expected.__name__} of the same {stats.n} rows")
+    n, q = stats.n, geo.q
+    if cov_type == "HAC":
+        if "maxlags" in kwds and kwds["maxlags"] != scores.maxlags:
+            raise ValueError(f"maxlags={kwds['maxlags']} but the scores have {scores.maxlags}")
+        corrected = bool(kwds.get("use_correction", False))
+        factor = robust_factor(geo, scores.meat, n / (n - q) if corrected else 1.0)
+        model.update(maxlags=scores.maxlags)
+        return factor, ROBUST_DESCRIPTIONS["HAC"].format(
+            maxlags=scores.maxlags, correction="with" if corrected else "without")
+    if scores.n_groups < 2:
+        raise ValueError(f"cluster-robust covariance needs at least 2 clusters; got "
+                         f"{scores.n_groups}")
+    corrected = bool(kwds.get("use_correction", True))
+    factor = robust_factor(geo, scores.meat(), scores.correction(n, q) if corrected else 1.0)
+    model.update(n_groups=scores.n_groups)
+    if kwds.get("df_correction", True):
+        model["df_resid_inference"] = float(scores.n_groups - 1)
+    return factor, ROBUST_DESCRIPTIONS["cluster"]
 
 
 def series_name(y) -> str | None:
@@ -536,7 +625,7 @@ def _coef_table(params, factor, model, use_t: bool, alpha: float, index):
     cov = factor.T @ factor
     se = np.sqrt((factor * factor).sum(0))
     params_f, se_f = np.asarray(params, float), np.asarray(se, float)
-    df = model["df_resid"]
+    df = model.get("df_resid_inference", model["df_resid"])
     with np.errstate(divide="ignore", invalid="ignore"):
         tval = np.asarray(params / se, float)
         if use_t:
