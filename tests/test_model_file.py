@@ -56,7 +56,7 @@ def test_round_trip(saved, fitted, problem):
     assert m.n_iter == fitted.n_iter_ and m.converged == fitted.converged_
     assert m.stop_reason == fitted.stop_reason_ and m.objective == fitted.objective_
     assert m.n_train_rows == 200 and m.train_data_sha256 == train_data_hash(X, y)
-    assert m.schema_version == SCHEMA_VERSION
+    assert m.schema_version == 1 and SCHEMA_VERSION == 2  # no design: written as version 1
     raw = json.loads(saved.read_text())
     assert raw["format"] == MODEL_FORMAT and raw["schema_version"] == 1
     assert set(raw) == set(m.to_dict()) and raw == m.to_dict()
@@ -139,7 +139,8 @@ def test_good_record_loads(tmp_path):
 @pytest.mark.parametrize(("change", "message"), [
     (lambda r: r.pop("format"), r"is not a gradfit model file \(no \"format\""),
     (lambda r: r.update(format="sklearn"), "is not a gradfit model file"),
-    (lambda r: r.update(schema_version=2), "schema version 2, newer than"),
+    (lambda r: r.update(schema_version=3), "schema version 3, newer than"),
+    (lambda r: r.update(schema_version=2), "missing field design"),
     (lambda r: r.update(schema_version="1"), "schema_version must be a positive integer"),
     (lambda r: r.pop("coef"), "missing field coef"),
     (lambda r: r.update(pickle="x"), "unknown field pickle"),

@@ -184,6 +184,7 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         X may also be a dask array or dataframe (then y a dask array/series, or the name of
         the target column): the fit runs on the cluster (``gradfit[dask]``)."""
         self.__dict__.pop("_partial", None)
+        self.__dict__.pop("design_", None)
         if _is_dask(X):
             return self._fit_dask(X, y, sample_weight, callback=callback)
         describe_non_numeric(X)
@@ -208,6 +209,45 @@ class GDRegressor(RegressorMixin, BaseEstimator):
             self._training = (np.array(X), np.array(y, dtype=float),
                               None if sample_weight is None else np.array(sample_weight),
                               getattr(y_in, "index", None))
+        return self
+
+    def fit_formula(self, formula, data, sample_weight=None, *, drop_missing=False,
+                    callback=None):
+        """Fit the model of a formula on a DataFrame; returns self.
+
+        ``formula`` is formulaic's (R's, statsmodels'): ``"y ~ x1 + C(region) + np.log(x2)"``.
+        The design matrix :math:`X` is built by formulaic with treatment coding (the first
+        level of a categorical column is the reference, a column ``C(region)[T.b]`` for every
+        other one), then :math:`y = X w + b` is fitted as :meth:`fit` does.  The formula's
+        intercept term is ``fit_intercept``: ``"y ~ x - 1"`` (or ``+ 0``) fits without one.
+        ``design_`` keeps the design (columns, levels, transforms), so :meth:`predict` on a
+        DataFrame rebuilds the same columns and ``gradfit.io.save_model`` stores it.
+
+        Parameters
+        ----------
+        formula : str
+        data : pandas.DataFrame
+        sample_weight : array-like of shape (n,), optional
+        drop_missing : bool, default False
+            Drop rows with a missing value in a column the formula reads (formulaic drops
+            them silently; gradfit refuses them unless asked).
+        callback : callable, optional
+            As in :meth:`fit`.
+
+        Returns
+        -------
+        self
+        """
+        from gradfit.data.design import DesignSpec
+
+        design = DesignSpec.from_frame(data, formula, drop_missing=drop_missing)
+        X, y, kept = design.transform(data, drop_missing=drop_missing)
+        if sample_weight is not None:
+            sample_weight = np.asarray(sample_weight, dtype=float)[kept]
+        self.fit_intercept = design.fit_intercept(self.fit_intercept)
+        self.fit(X, y, sample_weight, callback=callback)
+        self.feature_names_in_ = np.asarray(design.names, dtype=object)
+        self.design_ = design
         return self
 
     @available_if(lambda self: _incremental(self.solver))
@@ -291,6 +331,7 @@ class GDRegressor(RegressorMixin, BaseEstimator):
             raise ValueError("summary() covers single-output fits; fit one target at a time")
         data = None
         if X is not None:
+            X = self._design_of(X)
             describe_non_numeric(X)
             if y is None:
                 raise ValueError("summary(X, y): pass y together with X")
@@ -310,7 +351,9 @@ class GDRegressor(RegressorMixin, BaseEstimator):
             raise ValueError("the training set was too large to keep its statistics: pass it "
                              "again, model.summary(X, y, sample_weight)")
         names = feature_names or [str(c) for c in getattr(self, "feature_names_in_", [])] or None
-        target = target_name or getattr(self, "_target_name", None) or "y"
+        design = getattr(self, "design_", None)
+        target = target_name or getattr(self, "_target_name", None) or (
+            design.target if design is not None else None) or "y"
         return summary_from_stats(stats, cov_type=cov_type, alpha=alpha, feature_names=names,
                                   target_name=target, data=data, cov_kwds=cov_kwds,
                                   **self._summary_kwargs())
@@ -320,7 +363,8 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         (a DataFrame like statsmodels' ``get_prediction(X).summary_frame(alpha)``)."""
         from gradfit.stats.intervals import prediction_intervals
 
-        return prediction_intervals(self.summary(cov_type=cov_type, alpha=alpha), X, alpha=alpha)
+        return prediction_intervals(self.summary(cov_type=cov_type, alpha=alpha),
+                                    self._design_of(X), alpha=alpha)
 
     def predict(self, X, return_std=False):
         """X @ coef_ + intercept_; with return_std, also the standard error of each predicted
@@ -329,11 +373,23 @@ class GDRegressor(RegressorMixin, BaseEstimator):
             frame = self.predict_interval(X)
             return frame["mean"].to_numpy(), frame["mean_se"].to_numpy()
         check_is_fitted(self, "coef_")
+        X = self._design_of(X)
         describe_non_numeric(X)
         X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32],
                           ensure_all_finite=False)
         check_finite(X, "X", list(getattr(self, "feature_names_in_", [])) or None)
         return X @ np.asarray(self.coef_).T + self.intercept_
+
+    def _design_of(self, X):
+        """A DataFrame given to a formula-fitted model: its design (the fitted columns,
+        levels and transforms), as a DataFrame of the design's column names."""
+        design = getattr(self, "design_", None)
+        if design is None or not hasattr(X, "columns"):
+            return X
+        import pandas as pd
+
+        matrix, _, _ = design.transform(X, target=False)
+        return pd.DataFrame(matrix, columns=list(design.names))
 
     @property
     def plot(self):

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from gradfit.data.design import missing_rows
 from gradfit.data.readers.header import INDEX_ROWS, header_names, leading_values, separator
 from gradfit.data.readers.messages import closest_names
 from gradfit.data.readers.paths import PARQUET_MAGIC, PARQUET_SUFFIXES, read_magic
@@ -332,19 +333,8 @@ def frame_to_matrix(frame, columns: Sequence[str], *, source: str = "<DataFrame>
         if name in _auto:  # picked by default, not by the user: say how to leave it out
             hint += " (pick numeric feature columns with --features)"
         matrix[:, j] = _column_values(frame, name, locate, source, hint)
-    holes = np.isnan(matrix)
-    bad_rows = np.flatnonzero(holes.any(axis=1))
-    kept = np.ones(n, dtype=bool)
-    if bad_rows.size:
-        if not drop_missing:
-            cols = [c for j, c in enumerate(columns) if holes[:, j].any()]
-            raise InputError(
-                f"{bad_rows.size} row{'s' if bad_rows.size > 1 else ''} of {source} "
-                f"{'have' if bad_rows.size > 1 else 'has'} missing values "
-                f"({locate.many(bad_rows)}; column{'s' if len(cols) > 1 else ''} "
-                f"{', '.join(cols)}); use --drop-missing (drop_missing=True) to drop them"
-            )
-        kept[bad_rows] = False
+    kept = missing_rows(np.isnan(matrix), columns, drop_missing, source, locate)
+    if not kept.all():
         matrix = matrix[kept]
     return np.ascontiguousarray(matrix), kept
 

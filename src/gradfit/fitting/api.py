@@ -24,6 +24,23 @@ __all__ = ["FitParams", "fit", "prepare_data", "kernel_for", "SOLVERS", "NUMBA_M
 
 SOLVERS = registry.names()  # the names of 0.1, for code that read them here
 
+def _fit_formula(formula, data, y, sample_weight, drop_missing, **kwargs) -> FitResult:
+    from gradfit.data.design import DesignSpec
+
+    if data is None or y is not None:
+        raise InputError("a formula takes its columns from data=: gradfit.fit('y ~ x1 + x2', "
+                         "data=frame)")
+    design = DesignSpec.from_frame(data, formula, drop_missing=drop_missing)
+    X, target, kept = design.transform(data, drop_missing=drop_missing)
+    if sample_weight is not None:
+        sample_weight = np.asarray(sample_weight, dtype=float)[kept]
+    fit_intercept = design.fit_intercept(kwargs.pop("fit_intercept", None))
+    res = fit(X, target, sample_weight, feature_names=list(design.names),
+              fit_intercept=fit_intercept, **kwargs)
+    res.info.update(design=design.to_json(), feature_names=list(design.names))
+    return res
+
+
 def split_validation(X, y, sw, fraction, rng):
     """(training rows, validation rows) as two RowSubset views of the same arrays: a random
     ``fraction`` of the rows (at least one) is held out; nothing is copied."""
@@ -37,7 +54,7 @@ def split_validation(X, y, sw, fraction, rng):
 
 
 def fit(X, y=None, sample_weight=None, *, callback=None, coef_init=None, intercept_init=None,
-        feature_names=None, **params) -> FitResult:
+        feature_names=None, data=None, drop_missing=False, **params) -> FitResult:
     """Fit y = X w + b and return a :class:`FitResult` (no estimator needed).
 
     ``X`` is an array or, with y None, any backend (``gradfit.data.as_backend(...)``: files,
@@ -47,7 +64,19 @@ def fit(X, y=None, sample_weight=None, *, callback=None, coef_init=None, interce
     grad_norm, lr, elapsed); returning False stops the fit.  ``coef_init`` and
     ``intercept_init`` give the starting point in original units (default: zero
     coefficients, and in centred coordinates the mean of y as the intercept).
+
+    ``X`` may also be a formula, ``gradfit.fit("y ~ x1 + C(region) + np.log(x2)", data=df)``:
+    the design is built as :meth:`gradfit.GDRegressor.fit_formula` builds it (formulaic,
+    treatment coding; the formula's intercept term is ``fit_intercept``), rows with missing
+    values are refused unless ``drop_missing=True``, and ``info["design"]`` holds the design
+    as JSON (:class:`gradfit.data.design.DesignSpec`) with ``info["feature_names"]`` its
+    column names.
     """
+    if isinstance(X, str):  # a formula: the design of ``data``
+        return _fit_formula(X, data, y, sample_weight, drop_missing, callback=callback,
+                            coef_init=coef_init, intercept_init=intercept_init, **params)
+    if data is not None:
+        raise InputError("data= goes with a formula: gradfit.fit('y ~ x1 + x2', data=frame)")
     p = check_params(params)
     if isinstance(X, Backend):  # any source as a backend (gradfit.data.as_backend)
         if y is not None or sample_weight is not None:

@@ -4,6 +4,12 @@ A model file holds numbers and names only; loading never unpickles or evaluates 
 and anything that does not match the schema exactly is refused with an
 :class:`~gradfit.exceptions.InputError` naming the file and the problem.  The schema is
 documented in ``docs/cli.md``.
+
+Version 2 adds one field, ``design``: the design of a model fitted on a formula or with
+categorical columns (:meth:`gradfit.data.design.DesignSpec.to_json`: the formula, the levels
+of every categorical column, formulaic's encoder and transform state, as plain JSON), so that
+``gradfit predict`` and ``predict(DataFrame)`` rebuild the same columns.  A model without a
+design is written as version 1, which gradfit 0.1 reads too.
 """
 
 from __future__ import annotations
@@ -34,7 +40,7 @@ __all__ = [
 ]
 
 MODEL_FORMAT = "gradfit-model"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 _MAX_BYTES = 64 * 1024 * 1024
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _FIELDS = (
@@ -59,7 +65,7 @@ def _jsonable(value):
 
 
 def save_model(path, estimator, *, target_name: str, train_hash: str,
-               feature_names=None, n_train_rows: int | None = None) -> Path:
+               feature_names=None, n_train_rows: int | None = None, design=None) -> Path:
     """Write a fitted single-target estimator to a JSON model file (atomically).
 
     Parameters
@@ -75,6 +81,9 @@ def save_model(path, estimator, *, target_name: str, train_hash: str,
         Default: the estimator's ``feature_names_in_``, else ``x0, x1, ...``.
     n_train_rows : int, optional
         Rows the model was trained on (stored as null when unknown).
+    design : DesignSpec, optional
+        The design of a formula or categorical fit (default: the estimator's ``design_``);
+        its names are the feature names.  With a design the file is schema version 2.
 
     Returns
     -------
@@ -84,6 +93,10 @@ def save_model(path, estimator, *, target_name: str, train_hash: str,
     coef = np.asarray(estimator.coef_, dtype=float)
     if coef.ndim != 1:
         raise InputError("model files hold single-target models (coef_ must be 1-D)")
+    if design is None:
+        design = getattr(estimator, "design_", None)
+    if design is not None and feature_names is None:
+        feature_names = list(design.names)
     if feature_names is None:
         feature_names = getattr(estimator, "feature_names_in_", None)
     if feature_names is None:
@@ -93,7 +106,7 @@ def save_model(path, estimator, *, target_name: str, train_hash: str,
         params = {str(k): _jsonable(v) for k, v in estimator.get_params(deep=False).items()}
     record = {
         "format": MODEL_FORMAT,
-        "schema_version": SCHEMA_VERSION,
+        "schema_version": 1,  # 2 with a design (below)
         "gradfit_version": __version__,
         "feature_names": [str(f) for f in feature_names],
         "target_name": str(target_name),
@@ -109,6 +122,9 @@ def save_model(path, estimator, *, target_name: str, train_hash: str,
         "train_data_sha256": str(train_hash),
         "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
     }
+    if design is not None:
+        record["schema_version"] = 2
+        record["design"] = design.to_json()
     path = Path(os.fspath(path))
     _validate(record, str(path))  # never write a file we would refuse to read
     text = json.dumps(record, indent=2, allow_nan=False) + "\n"
@@ -150,10 +166,11 @@ class LoadedModel:
     created: str
     gradfit_version: str
     schema_version: int = SCHEMA_VERSION
+    design: object = None
 
     def to_dict(self) -> dict:
         """The model file's content."""
-        return {
+        out = {
             "format": MODEL_FORMAT,
             "schema_version": self.schema_version,
             "gradfit_version": self.gradfit_version,
@@ -171,6 +188,15 @@ class LoadedModel:
             "train_data_sha256": self.train_data_sha256,
             "created": self.created,
         }
+        if self.design is not None:
+            out["design"] = self.design.to_json()
+        return out
+
+    @property
+    def columns(self) -> list[str]:
+        """The data columns the model reads: the design's inputs, else the feature names."""
+        return list(self.design.inputs) if self.design is not None else \
+            list(self.feature_names)
 
     def design_matrix(self, data, *, drop_missing: bool = False):
         """The model's feature columns of ``data`` as a float64 matrix, matched by name.
@@ -189,6 +215,13 @@ class LoadedModel:
         """
         from gradfit.data.tables import Table, frame_to_matrix
 
+        if self.design is not None:
+            if isinstance(data, Table):
+                raise InputError(f"the model {self.path} builds its design from the data's "
+                                 "columns: give it the DataFrame, not a Table")
+            X, _, kept = self.design.transform(data.rename(columns=str), target=False,
+                                               drop_missing=drop_missing, source="the data")
+            return X, kept
         if isinstance(data, Table):
             frame_names = list(data.feature_names)
             self._check_columns(frame_names, data.source)
@@ -249,6 +282,8 @@ class LoadedModel:
         est.converged_ = self.converged
         est.stop_reason_ = self.stop_reason
         est.objective_ = self.objective
+        if self.design is not None:
+            est.design_ = self.design
         return est
 
 
@@ -265,7 +300,8 @@ def _is_int(v) -> bool:
 
 
 def _validate(record, where: str) -> None:
-    """Raise InputError unless ``record`` matches the version-1 schema exactly."""
+    """Raise InputError unless ``record`` matches its schema version exactly (1, or 2: with
+    a design)."""
     if not isinstance(record, dict):
         raise InputError(f"{where} is not a gradfit model file (not a JSON object)")
     if record.get("format") != MODEL_FORMAT:
@@ -277,11 +313,12 @@ def _validate(record, where: str) -> None:
     if version > SCHEMA_VERSION:
         raise InputError(f"{where} uses model schema version {version}, newer than this "
                          f"gradfit ({__version__}) reads (up to {SCHEMA_VERSION}): upgrade gradfit")
-    missing = [k for k in _FIELDS if k not in record]
+    fields = _FIELDS + (("design",) if version >= 2 else ())
+    missing = [k for k in fields if k not in record]
     if missing:
         raise _bad(where, f"missing field{'s' if len(missing) > 1 else ''} "
                    f"{', '.join(missing)}")
-    extra = sorted(set(record) - set(_FIELDS))
+    extra = sorted(set(record) - set(fields))
     if extra:
         raise _bad(where, f"unknown field{'s' if len(extra) > 1 else ''} {', '.join(extra)}")
     names = record["feature_names"]
@@ -317,6 +354,20 @@ def _validate(record, where: str) -> None:
     for key, (ok, what) in checks.items():
         if not ok(record[key]):
             raise _bad(where, f"{key} must be {what}, got {_short(record[key])}")
+    if version >= 2:
+        _design(record, where)
+
+
+def _design(record, where: str):
+    """The design of a version-2 record (None for null), checked against feature_names."""
+    if record["design"] is None:
+        return None
+    from gradfit.data.design import DesignSpec
+
+    design = DesignSpec.from_json(record["design"], where)
+    if list(design.names) != record["feature_names"]:
+        raise _bad(where, "design names differ from feature_names")
+    return design
 
 
 def _short(value) -> str:
@@ -381,4 +432,5 @@ def load_model(path) -> LoadedModel:
         created=record["created"],
         gradfit_version=record["gradfit_version"],
         schema_version=record["schema_version"],
+        design=_design(record, where) if record["schema_version"] >= 2 else None,
     )
