@@ -24,8 +24,9 @@ def _expected_failures(est):
     if est.batch_size is not None:
         # shuffled mini-batches see a weighted row once but a duplicated row twice, as
         # scikit-learn's own SGDRegressor (which marks this check as expected to fail)
-        return {"check_sample_weight_equivalence_on_dense_data":
-                "stochastic mini-batches: weights and duplicates give different paths"}
+        why = "stochastic mini-batches: weights and duplicates give different paths"
+        return {"check_sample_weight_equivalence_on_dense_data": why,
+                "check_sample_weight_equivalence_on_sparse_data": why}
     return {}
 
 

@@ -7,11 +7,13 @@ from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils._available_if import available_if
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from gradfit.data.sparse import check_sparse, is_sparse
 from gradfit.data.validation import check_finite, describe_non_numeric
 from gradfit.fitting.api import FitParams, fit
 
 __all__ = ["GDRegressor"]
 
+SPARSE = ["csr", "csc"]  # scipy.sparse formats fit and predict take (others become CSR)
 STORE_STATS_LIMIT = 200_000  # n x d up to which fit keeps the statistics summary() needs
 
 
@@ -191,10 +193,12 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         target_name, y_in = _series_name(y), y
         dtypes = [np.float64, np.float32] + ([np.longdouble] if self.solver == "exact" else [])
         X, y = validate_data(self, X, y, multi_output=True, y_numeric=True,
-                             dtype=dtypes, ensure_all_finite=False,
+                             dtype=dtypes, ensure_all_finite=False, accept_sparse=SPARSE,
                              order="C" if self.batch_size else None)
         names = list(getattr(self, "feature_names_in_", [])) or None
-        check_finite(X, "X", names)
+        sparse = is_sparse(X)  # CSR/CSC: fitted as CSR rows (gradfit.data.sparse)
+        if not sparse:
+            check_finite(X, "X", names)
         if self.warm_start and hasattr(self, "coef_") and coef_init is None:
             coef_init = np.asarray(self.coef_, float)
             coef_init = coef_init.T if coef_init.ndim == 2 else coef_init
@@ -205,7 +209,7 @@ class GDRegressor(RegressorMixin, BaseEstimator):
                   intercept_init=intercept_init, feature_names=names, **self._fit_params())
         self._from_result(res)  # summary() computes its statistics from _training on first use
         self._target_name = target_name
-        if np.ndim(y) == 1 and X.shape[0] * X.shape[1] <= STORE_STATS_LIMIT:
+        if not sparse and np.ndim(y) == 1 and X.shape[0] * X.shape[1] <= STORE_STATS_LIMIT:
             self._training = (np.array(X), np.array(y, dtype=float),
                               None if sample_weight is None else np.array(sample_weight),
                               getattr(y_in, "index", None))
@@ -376,8 +380,12 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         X = self._design_of(X)
         describe_non_numeric(X)
         X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32],
-                          ensure_all_finite=False)
-        check_finite(X, "X", list(getattr(self, "feature_names_in_", [])) or None)
+                          ensure_all_finite=False, accept_sparse=SPARSE)
+        names = list(getattr(self, "feature_names_in_", [])) or None
+        if is_sparse(X):
+            X = check_sparse(X, names)
+            return np.asarray(X @ np.asarray(self.coef_).T) + self.intercept_
+        check_finite(X, "X", names)
         return X @ np.asarray(self.coef_).T + self.intercept_
 
     def _design_of(self, X):
@@ -404,6 +412,7 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.target_tags.multi_output = True
         tags.target_tags.single_output = True
+        tags.input_tags.sparse = True
         return tags
 
 

@@ -1,6 +1,7 @@
 """``as_backend``: any supported source of rows as a backend (``gradfit.model.backend``).
 
     numpy arrays, a pandas DataFrame (with y a Series, array or column name)  -> InMemory
+    a scipy.sparse matrix or array (CSR; CSC converted once)                  -> SparseBackend
     a path, a glob, a folder or a list of them (CSV / Parquet; y the target)  -> FileBackend
     a dask array or DataFrame                                                 -> DaskBackend
     a backend                                                                 -> itself
@@ -15,6 +16,7 @@ import numpy as np
 from gradfit.data.validation import describe_non_numeric, prepare_data
 from gradfit.exceptions import InputError
 from gradfit.model.backend import Backend, InMemory
+from gradfit.model.sparse import is_sparse
 
 __all__ = ["as_backend"]
 
@@ -62,6 +64,10 @@ def as_backend(X, y=None, sample_weight=None, **options):
         if y not in X.columns:
             raise InputError(f"no column {y!r} in the data frame; it has {list(X.columns)}")
         X, y = X.drop(columns=[y]), X[y]
+    if is_sparse(X):
+        from gradfit.data.sparse import SparseBackend
+
+        return SparseBackend(*prepare_data(X, y, sample_weight)[:3])
     describe_non_numeric(X)
     X, y2, sw, _ = prepare_data(np.asarray(X) if not hasattr(X, "to_numpy") else X.to_numpy(),
                                 y, sample_weight)

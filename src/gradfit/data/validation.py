@@ -7,6 +7,7 @@ import numbers
 import numpy as np
 
 from gradfit.exceptions import InputError
+from gradfit.model.sparse import is_sparse
 
 __all__ = ["check_finite", "check_sample_weight", "as_float_array", "check_param",
            "prepare_data"]
@@ -132,7 +133,16 @@ def _as_2d_target(y, n):
 
 
 def prepare_data(X, y, sample_weight, feature_names=None):
-    """Validated (X float array, y (n, k), sw or None, single_output)."""
+    """Validated (X float array, y (n, k), sw or None, single_output).  A scipy.sparse X
+    stays sparse: a CSR matrix (``gradfit.data.sparse.check_sparse``)."""
+    if is_sparse(X):
+        from gradfit.data.sparse import check_sparse
+
+        X = check_sparse(X, feature_names)
+        single = np.ndim(y) == 1
+        y2 = _as_2d_target(y, X.shape[0])
+        check_finite(y2, "y")
+        return X, y2, check_sample_weight(sample_weight, X.shape[0]), single
     X = as_float_array(X, "X")
     if X.ndim != 2:
         raise InputError(f"X must be 2-dimensional (n_samples, n_features); got shape {X.shape}. "

@@ -12,6 +12,7 @@ import math
 import numpy as np
 
 from gradfit.data.memory import InMemory, RowSubset
+from gradfit.data.sparse import SparseBackend, is_sparse
 from gradfit.data.validation import prepare_data
 from gradfit.exceptions import InputError
 from gradfit.fitting.driver import NUMBA_MIN_CELLS, Hooks, fit_backend, kernel_for, squeeze_single
@@ -41,16 +42,17 @@ def _fit_formula(formula, data, y, sample_weight, drop_missing, **kwargs) -> Fit
     return res
 
 
-def split_validation(X, y, sw, fraction, rng):
-    """(training rows, validation rows) as two RowSubset views of the same arrays: a random
-    ``fraction`` of the rows (at least one) is held out; nothing is copied."""
+def split_validation(X, y, sw, fraction, rng, subset=RowSubset):
+    """(training rows, validation rows) as two RowSubset views of the same arrays (or
+    ``subset``'s, e.g. ``SparseBackend`` with a mask): a random ``fraction`` of the rows (at
+    least one) is held out; nothing is copied."""
     n = X.shape[0]
     n_val = max(1, math.ceil(fraction * n))
     if n - n_val < 1:
         raise InputError(f"early_stopping needs at least 2 rows; got {n}")
     held_out = np.zeros(n, dtype=bool)
     held_out[rng.permutation(n)[:n_val]] = True
-    return RowSubset(X, y, sw, ~held_out), RowSubset(X, y, sw, held_out)
+    return subset(X, y, sw, ~held_out), subset(X, y, sw, held_out)
 
 
 def fit(X, y=None, sample_weight=None, *, callback=None, coef_init=None, intercept_init=None,
@@ -84,7 +86,8 @@ def fit(X, y=None, sample_weight=None, *, callback=None, coef_init=None, interce
         return fit_backend(X, p, Hooks(callback=callback), coef_init=coef_init,
                            intercept_init=intercept_init)
     X, y, sw, single = prepare_data(X, y, sample_weight, feature_names)
-    if p.spec.kind == "closed_form":  # long double input is used to the full (NIST Filip)
+    sparse = is_sparse(X)  # CSR rows: SparseBackend, the CSR kernels, the closed form below
+    if p.spec.kind == "closed_form" and not sparse:  # long double input is used to the full
         from gradfit.solvers.exact import exact_result
 
         return squeeze_single(exact_result(p, X, y, sw), single)
@@ -93,10 +96,13 @@ def fit(X, y=None, sample_weight=None, *, callback=None, coef_init=None, interce
     if y.dtype == np.longdouble:
         y = y.astype(np.float64)
     rng = make_rng(p)
-    data, validation = InMemory(X, y, sw), None
+    rows = SparseBackend if sparse else InMemory
+    data, validation = rows(X, y, sw), None
     if p.early_stopping:
-        data, validation = split_validation(X, y, sw, p.validation_fraction, rng)
+        data, validation = split_validation(X, y, sw, p.validation_fraction, rng,
+                                            SparseBackend if sparse else RowSubset)
+    cells = X.nnz if sparse else X.size
     hooks = Hooks(callback=callback, validation=validation,
-                  objective={"kernel": kernel_for(X.size, X.dtype, p.loss)})
+                  objective={"kernel": kernel_for(cells, X.dtype, p.loss, sparse=sparse)})
     return fit_backend(data, p, hooks, coef_init=coef_init, intercept_init=intercept_init,
                        single_output=single, rng=rng)

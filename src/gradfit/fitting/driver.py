@@ -87,12 +87,19 @@ NUMBA_MIN_CELLS = 2_000_000
 kernel is as fast and needs no compiling)."""
 
 
-def kernel_for(cells: int, dtype=np.float64, loss: str = "squared"):
+def kernel_for(cells: int, dtype=np.float64, loss: str = "squared", sparse: bool = False):
     """The compiled pass kernel (``gradfit.model.kernels_numba``, equal to the numpy one to
     1e-12) for data of at least :data:`NUMBA_MIN_CELLS` values (n * d) of a type and loss it
     supports, else None: the pure-numpy kernel, which serves every registered loss.  The
     choice depends only on the data's size and type and the loss, so the same data always
-    takes the same path (bit-identical refits), in memory or from files."""
+    takes the same path (bit-identical refits), in memory or from files.  ``sparse``: CSR
+    rows, the compiled CSR kernel (``gradfit.model.kernels_sparse``) wherever it supports
+    the loss and type (it runs on one thread: no size threshold), else None (the numpy
+    kernel hands CSR rows to scipy's products)."""
+    if sparse:
+        from gradfit.model import kernels_sparse
+
+        return kernels_sparse.value_grad if kernels_sparse.supports(loss, dtype) else None
     if cells < NUMBA_MIN_CELLS or np.dtype(dtype) == np.longdouble:
         return None
     try:

@@ -53,6 +53,9 @@ class Capabilities:
     sequential : bool
         ``map_reduce`` calls ``fn`` in this process on the blocks in row order, so that a
         pass can also take an order-dependent digest of the rows.
+    sparse : bool
+        ``map_reduce`` hands X as a scipy.sparse CSR matrix (``gradfit.data.sparse``): the
+        passes read it through ``gradfit.model.sparse`` and the CSR kernels.
     """
 
     in_memory: bool = False
@@ -61,6 +64,7 @@ class Capabilities:
     any_layout: bool = False
     target_mean: bool = False
     sequential: bool = False
+    sparse: bool = False
 
 
 @runtime_checkable

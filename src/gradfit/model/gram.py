@@ -21,6 +21,9 @@ from typing import NamedTuple
 
 import numpy as np
 
+from gradfit.model.sparse import gram_stats as sparse_gram_stats
+from gradfit.model.sparse import is_sparse
+
 __all__ = ["GramStats", "accumulate_stats", "block_stats", "default_block_rows", "gram_pass",
            "iter_blocks"]
 
@@ -130,6 +133,9 @@ def block_stats(X, y, sample_weight=None, out=None) -> GramStats:
     weight = float(m) if sample_weight is None else float(np.sum(sample_weight))
     if m == 0 or weight == 0:
         return GramStats.empty(d, k, y.ndim == 1)._replace(n_rows=m)
+    if is_sparse(X):  # X'SX - W m m' from the stored values (gradfit.model.sparse)
+        weight, mean, cross = sparse_gram_stats(X, y2, sample_weight)
+        return GramStats(m, weight, mean, cross, d, y.ndim == 1)
     if out is None or out.shape[0] < m or out.shape[1] != d + k:
         out = np.empty((m, d + k))
     Z = out[:m]
@@ -192,7 +198,9 @@ def default_block_rows(n_columns: int) -> int:
 
 def gram_pass(data) -> GramStats:
     """:class:`GramStats` of all rows of a backend in one pass (cache-sized blocks inside each
-    of the backend's blocks, so no copy of X is made), merged in the backend's fixed order."""
-    (stats,) = data.map_reduce(lambda X, Y, s: (accumulate_stats(iter_blocks(X, Y, s)),),
+    of the backend's blocks, so no copy of X is made), merged in the backend's fixed order.
+    A sparse block is one block (its products cost O(nnz), the d x d result is formed once)."""
+    (stats,) = data.map_reduce(lambda X, Y, s: (block_stats(X, Y, s) if is_sparse(X) else
+                                                accumulate_stats(iter_blocks(X, Y, s)),),
                                combine=lambda a, b: (a[0].merge(b[0]),))
     return stats

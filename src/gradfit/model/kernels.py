@@ -24,6 +24,7 @@ import contextlib
 import numpy as np
 
 from gradfit.model.losses import get_loss
+from gradfit.model.sparse import is_sparse
 
 __all__ = ["value_grad", "BLOCK_ROWS", "blas_single_thread"]
 
@@ -44,7 +45,12 @@ def blas_single_thread():
 
 
 def value_grad(X, y, sw, mu, v, b, loss="squared", epsilon=1.35):
-    """One fused pass over X (pure numpy, row blocks).  See the module docstring."""
+    """One fused pass over X (pure numpy, row blocks).  See the module docstring.  A
+    scipy.sparse X goes to ``kernels_sparse.numpy_value_grad`` (the same contract, O(nnz))."""
+    if is_sparse(X):
+        from gradfit.model.kernels_sparse import numpy_value_grad
+
+        return numpy_value_grad(X, y, sw, mu, v, b, loss, epsilon)
     lossf = get_loss(loss)
     n, d = X.shape
     k = v.shape[1]

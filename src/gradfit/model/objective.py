@@ -33,6 +33,13 @@ from gradfit.model import kernels
 from gradfit.model.losses import get_loss
 from gradfit.model.penalties import Penalty, make_penalty, penalty_parts
 from gradfit.model.scaling import Scaling
+from gradfit.model.sparse import (
+    centred_squares,
+    dense_rows,
+    is_sparse,
+    max_row_norm2,
+    weighted_colsum,
+)
 
 __all__ = ["Objective", "column_moments", "STANDARDIZE_KINDS"]
 
@@ -74,7 +81,9 @@ def model_gram(stats, fit_intercept: bool) -> np.ndarray:
 def _weighted_colsum(X, sw, mu):
     """sum_i s_i x_i (mu None) or sum_i s_i (x_i - mu)^2, in row blocks of about 1 MiB (each
     block's weighted column sums by one BLAS product: numpy's sum over axis 0 of a wide block
-    was 8x slower than a pass of X' r)."""
+    was 8x slower than a pass of X' r); a sparse X by its stored values only."""
+    if is_sparse(X):
+        return weighted_colsum(X, sw) if mu is None else centred_squares(X, sw, mu)
     out = np.zeros(X.shape[1])
     rows = max(64, min(kernels.BLOCK_ROWS, (1 << 17) // max(X.shape[1], 1)))
     ones = np.ones(min(rows, X.shape[0]))
@@ -88,6 +97,9 @@ def _weighted_colsum(X, sw, mu):
 
 
 def _max_row_norm2(X, sw, mu, scaling, ones):
+    if is_sparse(X) and scaling.is_diagonal:
+        return (np.array(max_row_norm2(X, sw, mu, scaling.sigma, ones)),)
+    X = dense_rows(X) if is_sparse(X) else X  # whitened sparse rows: d <= 256
     worst = 0.0
     for start in range(0, X.shape[0], kernels.BLOCK_ROWS):
         Zb = X[start:start + kernels.BLOCK_ROWS] - mu

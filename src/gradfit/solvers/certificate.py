@@ -34,6 +34,7 @@ import numpy as np
 from gradfit.model import kernels
 from gradfit.model.losses import get_loss
 from gradfit.model.penalties import penalty_parts
+from gradfit.model.sparse import dense_rows
 
 __all__ = ["CERTIFY_MAX_D", "Certifier", "MAX_DIGITS", "UNRELIABLE_RCOND",
            "coefficient_digits", "normwise_error"]
@@ -221,7 +222,7 @@ def rounding_covariance(obj, P):
         d, k = X.shape[1], Y.shape[1]
         M = np.zeros((k, d + ones, d + ones))
         for start in range(0, X.shape[0], kernels.BLOCK_ROWS):
-            Z = X[start:start + kernels.BLOCK_ROWS] - mu
+            Z = dense_rows(X[start:start + kernels.BLOCK_ROWS]) - mu
             Yb = Y[start:start + kernels.BLOCK_ROWS]
             a = np.abs(Yb - Z @ coef - bt) + np.abs(Yb) + np.abs(Z) @ np.abs(coef) + np.abs(bt)
             if s is not None:
@@ -347,7 +348,7 @@ def curvature_hessian(obj, P):
         d = X.shape[1]
         M = np.zeros((d + 1, d + 1))
         for start in range(0, X.shape[0], kernels.BLOCK_ROWS):
-            Z = X[start:start + kernels.BLOCK_ROWS] - mu
+            Z = dense_rows(X[start:start + kernels.BLOCK_ROWS]) - mu
             r = Y[start:start + kernels.BLOCK_ROWS, 0] - (Z @ v[:, 0] + (b + mu @ v[:, 0]))
             h = loss.d2pred(r, eps)
             if s is not None:

@@ -56,7 +56,7 @@ import numpy as np
 from scipy.linalg import get_lapack_funcs, qr
 from threadpoolctl import ThreadpoolController
 
-from gradfit.model.backend import InMemory
+from gradfit.model.backend import InMemory, capabilities
 from gradfit.model.gram import (
     GramStats,
     accumulate_stats,
@@ -65,6 +65,9 @@ from gradfit.model.gram import (
     gram_pass,
     iter_blocks,
 )
+from gradfit.model.sparse import dense_rows
+from gradfit.solvers.exact_sparse import GRAM_MAX_D as SPARSE_GRAM_MAX_D
+from gradfit.solvers.exact_sparse import solve_lsmr
 
 __all__ = [
     "BIG_N",
@@ -392,7 +395,7 @@ def _tsqr(data, mu, scale, active, lam) -> _Factor:
     def block(X, Y, s):
         R = np.zeros((p, p))
         for Xb, _, sb in _arith_blocks(X, Y, s, default_block_rows(X.shape[1])):
-            A = (np.asarray(Xb, np.float64)[:, active] - mu_a) / c
+            A = (np.asarray(dense_rows(Xb[:, active]), np.float64) - mu_a) / c
             if sb is not None:
                 A *= np.sqrt(sb)[:, None]
             R = qr(np.vstack([R, A]), mode="r", check_finite=False)[0][:p]
@@ -445,6 +448,9 @@ def solve_backend(data, *, fit_intercept=True, alpha=0.0, factor="auto", arithme
         ``method``, ``rank``, ``cond``, ``refinement_steps``, ``correction``,
         ``arithmetic``, ``rss`` (the weighted residual sum of squares per output), ``passes``.
     """
+    sparse = capabilities(data).sparse  # CSR rows: never densified (gradfit.model.sparse)
+    if sparse and stats is None and data.d > SPARSE_GRAM_MAX_D:
+        return solve_lsmr(data, fit_intercept=fit_intercept, alpha=alpha)
     stats = gram_pass(data) if stats is None else stats
     passes = 1
     G, B, mu, ybar = _normal_equations(stats, fit_intercept)
@@ -463,9 +469,11 @@ def solve_backend(data, *, fit_intercept=True, alpha=0.0, factor="auto", arithme
             "correction": np.nan, "arithmetic": "none"}
     rss = None
     if refine:
-        chosen = _choose_arithmetic(arithmetic, data, fac)
+        # sparse rows: float64 passes that fold the centring in (X w - mu.w)
+        chosen = "float64" if sparse else _choose_arithmetic(arithmetic, data, fac)
         spread = np.sqrt(np.maximum(np.diag(stats.gram), 0.0) / stats.weight)
-        centre = bool(np.any(np.abs(mu) > spread))  # else X w - mu.w is as accurate
+        centre = not sparse and bool(np.any(np.abs(mu) > spread))  # else X w - mu.w is as
+        # accurate
         # float64 steps (cheap) into the basin of an extended arithmetic, then its steps
         # until a correction is at the rounding level of the answer
         plan = [("float64", 3, 1e-14 if chosen == "float64" else 1e-10)]
