@@ -21,6 +21,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q -n 2
 
 bench: $(STAMP)
+	-$(BIN)/python -m pip install --quiet -e '.[bench]'  # skglm, celer: optional peers
 	$(BIN)/python benchmarks/run.py
 
 docs: $(STAMP)

@@ -17,7 +17,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from run import cells  # noqa: E402
+from run import cells, dates_note  # noqa: E402
 
 START, END = "<!-- bench:start -->", "<!-- bench:end -->"
 
@@ -27,7 +27,8 @@ def block(result: dict) -> str:
     blas = ", ".join(f"{p['internal_api']} {p['version'].rsplit('.', 2)[0]}"
                      for p in m["threadpools"])
     lines = [START,
-             f"Latest `make bench` ({m['date']}, {m['seconds']:.0f} s): {m['cpus']} CPUs "
+             f"Latest `make bench` ({m['date']}, {m['seconds']:.0f} s{dates_note(m)}): "
+             f"{m['cpus']} CPUs "
              f"({m['machine']}), Python {m['python']}, numpy {m['numpy']}, numba "
              f"{m['numba']}, {blas}; the rows that carry a target (all rows: "
              "`benchmarks/results/latest.md`; what limits the misses: "

@@ -25,6 +25,9 @@ ISSUE_TARGETS = {
     "d peak memory: defaults (nesterov)": "<= 0.1 xX + 8 MiB",
     "d peak memory: defaults, float32 X": "<= 0.1 xX + 8 MiB",
     "e exact fit vs Ridge(cholesky)": "<= 1",
+    "j lasso (default solver": None,  # targets at 5000 x 2000 and 1e5 x 1e3 only
+    "j lasso (solver='cd'": None,
+    "j lasso path (100 alphas": None,
 }
 
 
@@ -32,7 +35,7 @@ ISSUE_TARGETS = {
 def quick(tmp_path_factory):
     out_dir = tmp_path_factory.mktemp("bench")
     out = subprocess.run([sys.executable, str(REPO / "benchmarks" / "run.py"), "--quick",
-                          "--only", "abcde", "--out", str(out_dir)], capture_output=True,
+                          "--only", "abcdej", "--out", str(out_dir)], capture_output=True,
                          text=True, timeout=300, cwd=REPO)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     return out_dir
@@ -51,7 +54,7 @@ def test_quick_benchmark_writes_results(quick):
     figures = {row["figure"][0] for row in result["rows"]}
     skipped = {s["figure"] for s in result["skipped"]}
     assert "a" in figures  # the epoch figure needs only the kernels
-    assert set("abcde") <= figures | skipped, (figures, result["skipped"])
+    assert set("abcdej") <= figures | skipped, (figures, result["skipped"])
     assert not [s for s in result["skipped"] if s["reason"].startswith("failed")], \
         result["skipped"]
     epoch = [r for r in result["rows"] if r["figure"].startswith("a epoch:")]
@@ -79,3 +82,29 @@ def test_readme_shows_the_latest_benchmark_results():
                          capture_output=True, text=True, timeout=60, cwd=REPO)
     assert out.returncode == 0, ("README.md's benchmark table is stale: run "
                                  "`.venv/bin/python scripts/bench_readme.py`" + out.stderr)
+
+
+def test_merge_keeps_the_rows_of_the_figures_not_run():
+    """`run.py --only j --merge`: (j)'s rows replace the old (j)'s, the other figures' rows and
+    skips stay, in figure order, each figure with the date it was measured on."""
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    import run
+
+    def row(title):
+        return {"figure": title, "size": "-", "gradfit": 1.0, "baseline": 1.0,
+                "baseline_name": "", "unit": "s", "ratio": 1.0, "target": "", "met": None,
+                "extra": {}}
+
+    old = {"meta": {"date": "2026-01-01T00:00:00"},
+           "rows": [row("a epoch: x"), row("j lasso old"), row("one full-gradient pass"),
+                    row("h small fit")],
+           "skipped": [{"figure": "j", "reason": "old"}, {"figure": "f", "reason": "no disk"}]}
+    meta = {"date": "2026-02-02T00:00:00", "figure_dates": {"j": "2026-02-02T00:00:00"}}
+    rows, skipped = run.merged(old, ["j"], [row("j lasso new")], [], meta)
+    assert [r["figure"] for r in rows] == ["a epoch: x", "one full-gradient pass",
+                                           "h small fit", "j lasso new"]
+    assert skipped == [{"figure": "f", "reason": "no disk"}]
+    assert meta["figure_dates"] == {"j": "2026-02-02T00:00:00", "a": "2026-01-01T00:00:00",
+                                    "g": "2026-01-01T00:00:00", "h": "2026-01-01T00:00:00"}
+    note = run.dates_note(meta)
+    assert "figures a,g,h run 2026-01-01" in note and "figures j run 2026-02-02" in note
