@@ -212,6 +212,41 @@ class RegressionResults:
                                   cov_type=cov_type, alpha=self.alpha, use_t=use_t,
                                   data=self.data, cov_kwds=kwds)
 
+    # -- tests ------------------------------------------------------------------------------
+
+    def t_test(self, r_matrix):
+        r"""t (z) tests of each linear restriction :math:`R_j\theta = q_j`
+        (:func:`gradfit.stats.contrasts.t_test`): ``r_matrix`` a string such as
+        ``"x1 = x2, x3 = 0"``, a matrix R (q = 0) or a pair (R, q)."""
+        from gradfit.stats.contrasts import t_test
+
+        return t_test(self, r_matrix)
+
+    def f_test(self, r_matrix):
+        r"""Joint F test of :math:`R\theta = q` (:func:`gradfit.stats.contrasts.f_test`)."""
+        from gradfit.stats.contrasts import f_test
+
+        return f_test(self, r_matrix)
+
+    def wald_test(self, r_matrix, use_f=None):
+        r"""Wald test of :math:`R\theta = q`, F or :math:`\chi^2`
+        (:func:`gradfit.stats.contrasts.wald_test`)."""
+        from gradfit.stats.contrasts import wald_test
+
+        return wald_test(self, r_matrix, use_f=use_f)
+
+    def compare_f_test(self, restricted):
+        """F test of a nested ``restricted`` model against these results: (F, p, df_diff)."""
+        from gradfit.stats.contrasts import compare_f_test
+
+        return compare_f_test(self, restricted)
+
+    def compare_lr_test(self, restricted):
+        """Likelihood-ratio test of a nested ``restricted`` model: (LR, p, df_diff)."""
+        from gradfit.stats.contrasts import compare_lr_test
+
+        return compare_lr_test(self, restricted)
+
     # -- model-level numbers (statsmodels' names) ---------------------------------------------
 
     nobs = property(lambda self: float(self.model["n"]), doc="Rows with positive weight.")
