@@ -10,7 +10,9 @@ import numpy as np
 from gradfit.cli import output
 from gradfit.cli.fitting import exact_result, fit_estimator, write_view_files
 from gradfit.cli.options import (
+    UsageError,
     add_data_options,
+    add_design_options,
     add_estimator_options,
     add_stream_options,
     estimator_params,
@@ -23,6 +25,8 @@ examples:
   gradfit fit data.csv --target y
   gradfit fit houses.parquet -t price -f area,rooms --solver adam --learning-rate 0.01
   gradfit fit data.csv -t y --penalty l2 --alpha 0.1 --save model.json
+  gradfit fit sales.csv --formula 'units ~ price + C(region) + np.log(area)'
+  gradfit fit sales.csv -t units --categorical auto --save model.json
   gradfit fit data.csv -t y --json > result.json
   gradfit fit data.csv -t y --report report.html --plots charts/
   cat data.csv | gradfit fit - -t y --quiet
@@ -42,7 +46,8 @@ def add_parser(commands) -> argparse.ArgumentParser:
                     "the objective, R², the iterations and why the fit stopped.",
         epilog=EXAMPLES,
     )
-    add_data_options(p, many=True)
+    add_data_options(p, many=True, target_required=False)
+    add_design_options(p)
     add_stream_options(p)
     add_estimator_options(p)
     out = p.add_argument_group("output")
@@ -62,7 +67,9 @@ def add_parser(commands) -> argparse.ArgumentParser:
 def summary_rows(table, est, r2: float, seconds: float) -> list[tuple[str, str]]:
     """The (name, value) rows of the summary table, shared with the report."""
     rows = [(name, output.num(c, 10)) for name, c in zip(table.feature_names, est.coef_)]
-    rows.append(("(intercept)", output.num(float(np.asarray(est.intercept_)), 10)))
+    design = getattr(table, "design", None)
+    label = "Intercept" if design is not None and design.kind == "formula" else "(intercept)"
+    rows.append((label, output.num(float(np.asarray(est.intercept_)), 10)))
     rows += [
         ("solver", str(est.get_params().get("solver", "?"))),
         ("objective", output.num(est.objective_, 10)),
@@ -151,12 +158,20 @@ def run(args: argparse.Namespace) -> int:
     :func:`gradfit.cli.streaming.choose`)."""
     from gradfit.cli import streaming
 
+    check_design_options(args)
     plan = streaming.choose(args)
     show_progress = not (args.quiet or args.json) and output.is_interactive()
     if plan.note and not args.quiet and not args.json:
         print(f"gradfit: note: {plan.note}", file=sys.stderr)
     if plan.mode == "memory":
         return _finish(args, _fit_in_memory(args, show_progress))
+    if args.formula or args.categorical:
+        flag = "--formula" if args.formula else "--categorical"
+        if plan.mode == "dask":
+            raise UsageError(f"{flag} is not available with --dask; fit the files streamed "
+                             "(leave out --dask) or in memory")
+        raise UsageError(f"{flag} reads one table into memory (streamed files come next): "
+                         "fit one file with --in-memory")
     try:
         if plan.mode == "dask":
             fitted = streaming.fit_on_dask(args, estimator_params(args), plan,
@@ -168,6 +183,21 @@ def run(args: argparse.Namespace) -> int:
         print(f"gradfit: {_interrupted(args)}", file=sys.stderr)
         return 130
     return _finish(args, fitted)
+
+
+def check_design_options(args) -> None:
+    """A target (-t) or a formula, not both; the formula names its own columns."""
+    formula = getattr(args, "formula", None)
+    if formula is None:
+        if args.target is None:
+            raise UsageError("the target is required: -t COL, or a formula such as --formula "
+                             "'y ~ x1 + x2'")
+        return
+    clash = [flag for attr, flag in (("target", "-t"), ("features", "--features"),
+                                     ("drop", "--drop"), ("categorical", "--categorical"))
+             if getattr(args, attr, None) is not None]
+    if clash:
+        raise UsageError(f"--formula names the target and the terms: leave out {clash[0]}")
 
 
 def _interrupted(args) -> str:
@@ -192,11 +222,14 @@ def _fit_in_memory(args, show_progress: bool):
     from gradfit.io import read_table, train_data_hash
 
     table = read_table(args.data, target=args.target, features=args.features,
-                       drop_missing=args.drop_missing, sep=args.sep, drop=args.drop)
-    params = estimator_params(args)
+                       drop_missing=args.drop_missing, sep=args.sep, drop=args.drop,
+                       formula=args.formula, categorical=args.categorical)
+    params = design_params(estimator_params(args), table.design)
     with output.FitProgress() as progress:
         est, seconds = fit_estimator(table.X, table.y, params,
                                      callback=progress if show_progress else None)
+    if table.design is not None:
+        est.design_ = table.design
     r2 = float(est.score(table.X, table.y))
     return SimpleNamespace(
         table=table, est=est, seconds=seconds, r2=r2,
@@ -204,6 +237,14 @@ def _fit_in_memory(args, show_progress: bool):
         summary=_summary(est, table) if args.summary else None, exact=None, stream=None,
         rows=[], warnings=list(getattr(est, "cli_warnings_", [])), in_memory=True,
         notes=list(table.notes))
+
+
+def design_params(params: dict, design) -> dict:
+    """The estimator options with the formula's intercept as ``fit_intercept`` (refused with
+    --no-intercept when the formula has one)."""
+    if design is None or design.kind != "formula":
+        return params
+    return dict(params, fit_intercept=design.fit_intercept(params.get("fit_intercept")))
 
 
 def _finish(args, fitted) -> int:

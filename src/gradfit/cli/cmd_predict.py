@@ -19,7 +19,9 @@ examples:
   gradfit predict model.json new.csv --prediction-only > predictions.csv
   cat new.csv | gradfit predict model.json -
 
-Columns are matched by name: the data may hold extra columns, in any order.
+Columns are matched by name: the data may hold extra columns, in any order.  A model
+fitted with --formula or --categorical rebuilds its design (the same levels and
+transforms); a level it did not see in training is an error.
 """
 
 
@@ -53,9 +55,9 @@ def run(args: argparse.Namespace) -> int:
     from gradfit.io import load_model, read_matrix
 
     model = load_model(args.model)
-    frame, X, kept, _ = read_matrix(args.data, list(model.feature_names),
-                                    drop_missing=args.drop_missing,
-                                    required_by=f"the model {args.model}", sep=args.sep)
+    frame, X, kept, _ = read_matrix(args.data, model.columns, drop_missing=args.drop_missing,
+                                    required_by=f"the model {args.model}", sep=args.sep,
+                                    design=model.design)
     pred = X @ model.coef + model.intercept
     name = args.column or f"predicted_{model.target_name}"
     if args.prediction_only:

@@ -12,6 +12,7 @@ __all__ = [
     "SOLVERS",
     "add_estimator_options",
     "add_data_options",
+    "add_design_options",
     "add_sep_option",
     "add_stream_options",
     "estimator_params",
@@ -166,6 +167,25 @@ def add_data_options(parser: argparse.ArgumentParser, *, target_required: bool =
     parser.add_argument("--drop-missing", action="store_true",
                         help="drop rows with missing values instead of stopping")
     add_sep_option(parser)
+
+
+def add_design_options(parser: argparse.ArgumentParser) -> None:
+    """--formula and --categorical: how the design matrix is built from the columns."""
+    group = parser.add_argument_group("design (formulas, categorical columns; see "
+                                      "docs/tables.md)")
+    group.add_argument("--formula", metavar="'Y ~ TERMS'",
+                       help="the model as a formula (formulaic's, as in R and statsmodels): "
+                            "'y ~ x1 + C(region) + np.log(x2)'; the target is its left side "
+                            "(no -t), '- 1' fits without an intercept")
+    group.add_argument("--categorical", type=categorical_columns, metavar="auto|A,B,...",
+                       help="one-hot encode these feature columns (treatment coding, levels "
+                            "sorted, the first the reference); auto: every feature that does "
+                            "not hold numbers")
+
+
+def categorical_columns(text: str):
+    """The argparse type of --categorical: 'auto' or column names A,B,C."""
+    return "auto" if text.strip().lower() == "auto" else split_names(text)
 
 
 def add_sep_option(parser: argparse.ArgumentParser) -> None:

@@ -209,14 +209,16 @@ class DesignSpec:
         DesignSpec
         """
         if formula is None:
-            return cls._from_columns(frame, target, features, categorical, levels, source)
+            return cls._from_columns(frame, target, features, categorical, levels, source,
+                                     drop_missing)
         return cls._from_formula(frame, formula, levels, source, drop_missing, streamed)
 
     @classmethod
-    def _from_columns(cls, frame, target, features, categorical, levels, source):
+    def _from_columns(cls, frame, target, features, categorical, levels, source, drop_missing):
         features = [str(f) for f in features]
         cats = _categorical_columns(frame, features, categorical, source)
-        found = levels if levels is not None else frame_levels(frame, cats)
+        rows = _complete_rows(frame, features + ([target] if target else []), drop_missing)
+        found = levels if levels is not None else frame_levels(rows, cats)
         known = {c: sorted_levels(found.get(c, [])) for c in cats}
         for c in cats:
             if not known[c]:
@@ -236,7 +238,7 @@ class DesignSpec:
         found = dict(levels) if levels is not None else {}
         missing_levels = [c for c in cats if c not in found]
         if missing_levels:
-            rows = frame if not drop_missing else frame.dropna(subset=list(inputs))
+            rows = _complete_rows(frame, inputs + _lhs_variables(parsed), drop_missing)
             found.update(frame_levels(rows, missing_levels))
         known = {c: sorted_levels(found[c]) for c in cats}
         spec = cls("formula", lhs, (), tuple(inputs), known, formula, None, {})
@@ -486,6 +488,12 @@ class DesignSpec:
 
 
 # --------------------------------------------------------------------------- helpers
+
+
+def _complete_rows(frame, columns, drop_missing: bool):
+    """The rows a fit keeps, for learning levels: without a missing value in ``columns``
+    when ``drop_missing`` (else all: missing values are refused later)."""
+    return frame.dropna(subset=list(columns)) if drop_missing else frame
 
 
 def missing_rows(holes: np.ndarray, columns, drop_missing: bool, source: str,

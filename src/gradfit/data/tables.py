@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gradfit.data.design import missing_rows
+from gradfit.data.design import DesignSpec, missing_rows
 from gradfit.data.readers.header import INDEX_ROWS, header_names, leading_values, separator
 from gradfit.data.readers.messages import closest_names
 from gradfit.data.readers.paths import PARQUET_MAGIC, PARQUET_SUFFIXES, read_magic
@@ -52,6 +52,9 @@ class Table:
         Where the data came from, as shown in messages (a path or ``<stdin>``).
     notes : tuple of str
         What the column rules did unasked (an index column left out).
+    design : DesignSpec or None
+        How ``X`` was built from the table's columns (a formula, or categorical columns
+        one-hot encoded; see :mod:`gradfit.data.design`); None: the columns as they are.
     """
 
     X: np.ndarray
@@ -61,6 +64,7 @@ class Table:
     n_dropped: int = 0
     source: str = "<data>"
     notes: tuple = ()
+    design: object = None
 
     @property
     def n_rows(self) -> int:
@@ -297,7 +301,7 @@ def _column_values(frame, name: str, locate: _Locator, desc: str, hint: str) -> 
 def frame_to_matrix(frame, columns: Sequence[str], *, source: str = "<DataFrame>",
                     drop_missing: bool = False, _locate: _Locator | None = None,
                     _hint: str = "every feature and the target must be numbers",
-                    _auto: frozenset = frozenset()):
+                    _auto: frozenset = frozenset(), _features: frozenset = frozenset()):
     """Convert columns of a DataFrame to a float64 matrix with gradfit's checks.
 
     Parameters
@@ -330,6 +334,8 @@ def frame_to_matrix(frame, columns: Sequence[str], *, source: str = "<DataFrame>
     matrix = np.empty((n, len(columns)), dtype=np.float64)
     for j, name in enumerate(columns):
         hint = _hint
+        if name in _features:  # a text feature: it may be categorical
+            hint += f"; --categorical {name} (categorical=[{name!r}]) one-hot encodes it"
         if name in _auto:  # picked by default, not by the user: say how to leave it out
             hint += " (pick numeric feature columns with --features)"
         matrix[:, j] = _column_values(frame, name, locate, source, hint)
@@ -362,7 +368,7 @@ def read_frame(source, columns: Sequence[str] | None = None, *, sep: str | None 
 
 
 def read_matrix(source, columns: Sequence[str], *, drop_missing: bool = False,
-                required_by: str | None = None, sep: str | None = None):
+                required_by: str | None = None, sep: str | None = None, design=None):
     """Read a whole table and convert the named columns to a float64 matrix.
 
     For applying a model: every column of the file is kept (to pass through to the
@@ -379,6 +385,9 @@ def read_matrix(source, columns: Sequence[str], *, drop_missing: bool = False,
     required_by : str, optional
         Who needs the columns, for the message when some are absent (e.g.
         ``"the model m.json"``).
+    design : DesignSpec, optional
+        A model's design (formula or categorical columns): ``X`` is its transform of the
+        frame (``columns`` are then the columns it reads).
 
     Returns
     -------
@@ -402,8 +411,13 @@ def read_matrix(source, columns: Sequence[str], *, drop_missing: bool = False,
         )
     if len(frame) == 0:
         raise InputError(f"{desc} has a header but no data rows")
+    locate = _Locator(src, len(frame))
+    if design is not None:
+        X, _, kept = design.transform(frame, target=False, drop_missing=drop_missing,
+                                      source=desc, locate=locate)
+        return frame, X, kept, desc
     X, kept = frame_to_matrix(frame, list(columns), source=desc, drop_missing=drop_missing,
-                              _locate=_Locator(src, len(frame)),
+                              _locate=locate,
                               _hint="the model's feature columns must be numbers")
     return frame, X, kept, desc
 
@@ -438,8 +452,9 @@ def _frame_first_values(frame):
     return column.to_numpy(dtype=np.float64, na_value=np.nan)
 
 
-def read_table(source, *, target: str | None, features=None, drop_missing: bool = False,
-               sep: str | None = None, drop=None) -> Table:
+def read_table(source, *, target: str | None = None, features=None,
+               drop_missing: bool = False, sep: str | None = None, drop=None, formula=None,
+               categorical=None) -> Table:
     """Read a table and pick out the target and the feature columns.
 
     The columns' roles are decided by :meth:`gradfit.data.readers.ColumnPlan.from_header`,
@@ -467,10 +482,20 @@ def read_table(source, *, target: str | None, features=None, drop_missing: bool 
         ``;`` and tab in the header line).
     drop : sequence of str, "a,b,c" or None
         Columns left out of the default features.
+    formula : str, optional
+        ``"y ~ x1 + C(region) + np.log(x2)"``: ``X`` is the formula's design (see
+        :mod:`gradfit.data.design`; the target is its left-hand side), instead of
+        ``target``/``features``/``drop``.
+    categorical : "auto", sequence of str, "a,b" or None
+        Feature columns to one-hot encode (treatment coding, levels sorted, the first the
+        reference): "auto" every feature that does not hold numbers.  Without it a text
+        feature is an error that says so.
 
     Returns
     -------
     Table
+        With a formula or categorical columns, ``design`` says how ``X`` was built and
+        ``feature_names`` are its columns (``region[T.b]``, ``C(region)[T.b]`` ...).
 
     Raises
     ------
@@ -482,6 +507,9 @@ def read_table(source, *, target: str | None, features=None, drop_missing: bool 
     """
     import pandas as pd
 
+    if formula is not None:
+        return _formula_table(source, formula, target, features, drop, drop_missing, sep,
+                              categorical)
     if isinstance(source, pd.DataFrame):
         frame, src, desc = source.copy(), None, "<DataFrame>"
         frame.columns = header_names([str(c) for c in frame.columns], desc)
@@ -501,9 +529,13 @@ def read_table(source, *, target: str | None, features=None, drop_missing: bool 
         raise InputError(f"{desc} has a header but no data rows")
     columns = list(plan.columns)
     locate = _Locator(src, len(frame))
+    if categorical is not None:
+        return _design_table(frame, DesignSpec.from_frame(
+            frame, target=target, features=names, categorical=categorical, source=desc),
+            desc, locate, drop_missing, plan.notes)
     auto = frozenset(names if features is None else ())
     matrix, kept = frame_to_matrix(frame, columns, source=desc, drop_missing=drop_missing,
-                                   _locate=locate, _auto=auto)
+                                   _locate=locate, _auto=auto, _features=frozenset(names))
     n_dropped = int((~kept).sum())
     if matrix.shape[0] == 0:
         raise InputError(f"no rows left in {desc} after dropping {n_dropped} with missing values")
@@ -512,3 +544,33 @@ def read_table(source, *, target: str | None, features=None, drop_missing: bool 
     y = np.ascontiguousarray(matrix[:, d]) if target is not None else None
     return Table(X=X, y=y, feature_names=list(names), target_name=target,
                  n_dropped=n_dropped, source=desc, notes=plan.notes)
+
+
+def _design_table(frame, design, desc, locate, drop_missing, notes=()) -> Table:
+    """The Table of a design (formula or categorical columns) applied to ``frame``."""
+    X, y, kept = design.transform(frame, drop_missing=drop_missing, source=desc,
+                                  locate=locate)
+    n_dropped = int((~kept).sum())
+    if X.shape[0] == 0:
+        raise InputError(f"no rows left in {desc} after dropping {n_dropped} with missing values")
+    return Table(X=X, y=y, feature_names=list(design.names), target_name=design.target,
+                 n_dropped=n_dropped, source=desc, notes=tuple(notes), design=design)
+
+
+def _formula_table(source, formula, target, features, drop, drop_missing, sep,
+                   categorical) -> Table:
+    """read_table with a formula: the formula names the target and the columns."""
+    given = [name for name, value in (("target", target), ("features", features),
+                                      ("drop", drop), ("categorical", categorical))
+             if value is not None]
+    if given:
+        flag = {"target": "-t/--target", "features": "--features", "drop": "--drop",
+                "categorical": "--categorical"}[given[0]]
+        raise InputError(f"the formula names the target and the terms: leave out {flag} "
+                         f"({given[0]}=), or leave out the formula")
+    frame, src = _load(source, None, sep)
+    desc = src.description if src else "<DataFrame>"
+    if len(frame) == 0:
+        raise InputError(f"{desc} has a header but no data rows")
+    design = DesignSpec.from_frame(frame, formula, source=desc, drop_missing=drop_missing)
+    return _design_table(frame, design, desc, _Locator(src, len(frame)), drop_missing)
