@@ -247,6 +247,24 @@ class RegressionResults:
 
         return compare_lr_test(self, restricted)
 
+    def get_influence(self):
+        """Leverage, studentized residuals, Cook's distance and DFFITS of every row
+        (:func:`gradfit.stats.influence.influence`; needs the rows: for files or Dask call
+        ``influence(results.stats, backend)``)."""
+        from gradfit.stats.influence import influence
+
+        if self.stats is None:
+            raise ValueError("influence needs the statistics of the fit")
+        X, y, s, _ = self._rows()
+        return influence(self.stats, (X, y, s))
+
+    def anova(self, typ=1):
+        """ANOVA table, as statsmodels' ``anova_lm(results, typ=1 | 2)`` with one term per
+        feature (:func:`gradfit.stats.anova.anova_table`)."""
+        from gradfit.stats.anova import anova_table
+
+        return anova_table(self, typ=typ)
+
     # -- model-level numbers (statsmodels' names) ---------------------------------------------
 
     nobs = property(lambda self: float(self.model["n"]), doc="Rows with positive weight.")
