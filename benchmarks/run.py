@@ -9,7 +9,8 @@ in the same run.
 Figures: (a) full-batch epoch vs the floor; (b) mini-batch epochs vs SGDRegressor;
 (c) time to a 1e-6 objective gap per solver vs peers; (d) peak memory during a fit;
 (e) the exact solver vs Ridge(cholesky); (f) streamed files; (g) Dask; (h) small and wide fits
-vs scikit-learn; (i) start-up time; (j) the lasso and its path vs scikit-learn, skglm, celer.
+vs scikit-learn; (i) start-up time; (j) the lasso and its path vs scikit-learn, skglm, celer;
+(s) sparse (CSR) SGD epochs vs SGDRegressor.
 Writes latest.json and latest.md under --out (with --merge, the rows of the figures not run
 this time are kept from the latest.json already there, each figure with its own date in
 meta["figure_dates"]).
@@ -36,13 +37,14 @@ import fig_lasso  # noqa: E402
 import fig_memory  # noqa: E402
 import fig_minibatch  # noqa: E402
 import fig_small  # noqa: E402
+import fig_sparse  # noqa: E402
 import fig_startup  # noqa: E402
 import fig_stream  # noqa: E402
 from common import Skip, fmt, machine_info  # noqa: E402
 
 FIGURES = {"a": fig_epoch, "b": fig_minibatch, "c": fig_converge, "d": fig_memory,
            "e": fig_exact, "f": fig_stream, "g": fig_dask, "h": fig_small, "i": fig_startup,
-           "j": fig_lasso}
+           "j": fig_lasso, "s": fig_sparse}
 COLUMNS = ["figure", "size", "gradfit", "baseline", "ratio", "target", "met?"]
 
 

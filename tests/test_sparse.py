@@ -200,3 +200,51 @@ def test_memory_is_o_nnz(params):
     stored = X.data.nbytes + X.indices.nbytes + X.indptr.nbytes
     assert peak < 20 * stored + 200 * d * 8
     assert peak < n * d * 8 / 100
+
+
+@pytest.mark.parametrize("params", [
+    dict(batch_size=1, max_iter=3),
+    dict(batch_size=1, max_iter=3, average=False, learning_rate=0.01),
+    dict(batch_size=7, max_iter=4, loss="huber", epsilon=0.5),
+    dict(batch_size=40, max_iter=5, fit_intercept=False),
+    dict(batch_size=3, max_iter=5, early_stopping=True),
+    dict(batch_size=50, max_iter=3, standardize=True, k=3),
+], ids=lambda p: "-".join(f"{k}={v}" for k, v in p.items()))
+def test_compiled_sparse_sgd_epoch_follows_the_loop(params, monkeypatch):
+    """solver="gd" on CSR mini-batches runs one compiled O(nnz) epoch (the centring carried
+    by a scalar, lazy averaging); it gives the dense loop's numbers to rounding."""
+    from gradfit.solvers import minibatch_sparse
+
+    params = dict(params)
+    X, y, sw = _data(seed=10, k=params.pop("k", 1))
+    made = []
+    real = minibatch_sparse.epoch_runner
+
+    def spy(*args, **kwargs):
+        run = real(*args, **kwargs)
+        made.append(run is not None)
+        return run
+
+    monkeypatch.setattr(minibatch_sparse, "epoch_runner", spy)
+    a, b = _pair(X, y, solver="gd", sample_weight=sw, **params)
+    assert made == [True]
+    assert a.n_iter == b.n_iter
+    _close(a, b)
+
+
+def test_compiled_sparse_epoch_only_where_it_applies():
+    """Momentum, penalties and adaptive rules keep the Python loop over CSR batches (the
+    compiled CSR batch kernel), so their numbers are the loop's by construction."""
+    from gradfit.fitting.driver import build_objective
+    from gradfit.fitting.params import check_params
+    from gradfit.solvers import minibatch_numba
+
+    X, y, _ = _data()
+    data = SparseBackend(X, y[:, None], None)
+    for params, applies in [(dict(solver="gd"), True), (dict(solver="momentum"), False),
+                            (dict(solver="gd", penalty="l2", alpha=0.1), False),
+                            (dict(solver="adam"), False)]:
+        p = check_params(dict(params, batch_size=4))
+        obj = build_objective(p, data)
+        run = minibatch_numba.epoch_runner(obj, 4, p.spec.name, p.momentum, lambda t: 0.1)
+        assert (run is not None) == applies, params

@@ -47,7 +47,7 @@ import numpy as np
 
 from gradfit.model.compiling import entry, jit
 
-__all__ = ["MAX_BATCH", "available", "epoch_runner", "warmup"]
+__all__ = ["MAX_BATCH", "available", "epoch_runner", "schedule_rates", "warmup"]
 
 MAX_BATCH = 4096  # largest batch run compiled (one kernel block: the same summation order)
 CHUNK_BATCHES = 1 << 16  # batches per compiled call: bounds the learning-rate buffer (512 KiB)
@@ -333,6 +333,13 @@ def _rates(schedule, spec, epoch, j0, j1, nb, out):
     return out
 
 
+def schedule_rates(schedule, epoch, j0, j1, nb, out):
+    """out[:j1 - j0] = schedule(epoch - 1 + j / nb) for the batches j0..j1-1 of an epoch, bit
+    for bit as the loop evaluates it (the built-in schedules in compiled code, checked at a
+    few points; any other callable in Python)."""
+    return _rates(schedule, _schedule_spec(schedule), epoch, j0, j1, nb, out)
+
+
 # ---------------------------------------------------------------------------- the runner
 def _f64c(a):
     return np.ascontiguousarray(a, dtype=np.float64)
@@ -352,6 +359,10 @@ def epoch_runner(obj, batch_size, solver, momentum, schedule, *, exact_only=True
     if numba is None or not kernels_numba.available():
         return None
     data = obj.data
+    if capabilities(data).sparse:  # CSR rows: plain SGD in O(nnz) a batch
+        from gradfit.solvers import minibatch_sparse
+
+        return minibatch_sparse.epoch_runner(obj, batch_size, solver, momentum, schedule)
     if not capabilities(data).in_memory or batch_size is None:
         return None
     B = min(int(batch_size), obj.n)

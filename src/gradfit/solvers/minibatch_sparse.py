@@ -1,0 +1,225 @@
+"""One whole mini-batch epoch of plain SGD on CSR rows, compiled (numba), in O(nnz) a batch.
+
+The training loop's mini-batch gradient step (``gradfit.solvers.engine``, ``solver="gd"``)
+on a batch B of rows, in the solver's coordinates w~ = sigma * w (``Scaling`` diagonal or
+none) and the centred intercept b~, is
+
+    c_i  = s_i loss'(p_i),   p_i = (x_i - mu) . (w~ / sigma) + b~
+    w~_j <- w~_j - lr (sum_B c_i x_ij - mu_j sum_B c_i) / (sigma_j den),   den = |B| S / n
+    b~   <- b~ - lr sum_B c_i / den
+
+Its centring term moves every coordinate, along the fixed vector m = mu / sigma.  So the
+epoch keeps w~ = u + t m: the stored values of the batch move u (sparse), the scalar t takes
+the dense part (t <- t + lr sum_B c_i / den), and the predictions need only
+
+    p_i = sum_{j stored} x_ij (u_j + t m_j) / sigma_j - (q + t |m|^2) + b~,   q = m . u
+
+with q kept up to date as u changes (and recomputed every chunk).  The epoch stores
+v = u / sigma (and r = m / sigma, 1 / sigma^2), so that a stored value costs a multiply-add
+and no division; in the caller's units (mu = 0, sigma = 1) a row is x_i . v + b~, the work of
+scikit-learn's plain SGD.  Polyak averaging (the
+loop's ``average``) is lazy too: the mean of u_j is brought up to date only when u_j changes
+(it was constant since), the means of t and b~ every batch, and all of it at the epoch's end.
+The permutation, the sorted rows of each batch and the learning rates are the loop's
+(``gradfit.solvers.minibatch_numba.schedule_rates``), so the epoch follows the Python loop
+step for step; the numbers agree to rounding (tests/test_sparse.py: 1e-10), not bit for bit.
+
+What it serves (:func:`epoch_runner`, else None and the Python loop runs, with the CSR batch
+kernel): ``solver="gd"``, no penalty, the squared or huber loss, diagonal coordinates.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from gradfit.model.compiling import entry, jit
+
+__all__ = ["epoch_runner", "available", "LOSSES"]
+
+_LOSS_CODE = {"squared": 0, "huber": 1}
+LOSSES = tuple(_LOSS_CODE)
+CHUNK_BATCHES = 1 << 16  # batches per compiled call (bounds the learning-rate buffer)
+
+try:  # numba is a core dependency; guarded so that a broken install still fits
+    import numba
+
+    from gradfit.model.kernels_sparse import loss_and_slope
+except Exception:  # pragma: no cover - numba missing
+    numba = None
+
+
+def available() -> bool:
+    return numba is not None
+
+
+if numba is not None:
+
+    @jit(fastmath=False)
+    def _sorted_batch(order, start, nb, idx):
+        """idx[:nb] = the batch's rows, sorted (as np.sort(order[start:start + nb]))."""
+        if nb <= 32:
+            for t in range(nb):
+                r = order[start + t]
+                v = t - 1
+                while v >= 0 and idx[v] > r:
+                    idx[v + 1] = idx[v]
+                    v -= 1
+                idx[v + 1] = r
+        else:
+            idx[:nb] = order[start:start + nb]
+            idx[:nb].sort()
+
+    @jit(fastmath=False)
+    def _slopes(indptr, indices, data, Y, sw, has_w, plain, r, m2, idx, nb, loss, eps, V, T,
+                Q, BT, C):
+        """C[t, q] = s_i loss'(p_i) for the batch's rows, at the parameters before the step:
+        p_i = sum_j x_ij (v_j + t r_j) - (q + t |m|^2) + b~ (``plain``: mu = 0, sigma = 1,
+        p_i = x_i . v + b~)."""
+        k = V.shape[0]
+        for t in range(nb):
+            i = idx[t]
+            s = sw[i] if has_w else 1.0
+            for q in range(k):
+                p = 0.0
+                if plain:
+                    for z in range(indptr[i], indptr[i + 1]):
+                        p += data[z] * V[q, indices[z]]
+                else:
+                    tq = T[q]
+                    for z in range(indptr[i], indptr[i + 1]):
+                        j = indices[z]
+                        p += data[z] * (V[q, j] + tq * r[j])
+                    p = p - (Q[q] + tq * m2)
+                C[t, q] = loss_and_slope(Y[i, q] - (p + BT[q]), s, loss, eps)[1]
+
+    @jit(fastmath=False)
+    def _move(indptr, indices, data, plain, mu, inv_s2, idx, nb, scale, average, prev, V, Q,
+              AV, L, C):
+        """v_j -= scale c_i x_ij / sigma_j^2 over the batch's stored values (q with it); the
+        mean of v_j first brought up to the count ``prev`` (v_j was constant since L[j])."""
+        k = V.shape[0]
+        for t in range(nb):
+            i = idx[t]
+            for z in range(indptr[i], indptr[i + 1]):
+                j = indices[z]
+                if average and L[j] != prev:
+                    for q in range(k):
+                        AV[q, j] = (L[j] * AV[q, j] + (prev - L[j]) * V[q, j]) / prev
+                    L[j] = prev
+                for q in range(k):
+                    if plain:
+                        V[q, j] -= scale * C[t, q] * data[z]
+                    else:
+                        step = scale * C[t, q] * data[z] * inv_s2[j]
+                        V[q, j] -= step
+                        Q[q] -= mu[j] * step
+
+    @entry(fastmath=False)
+    def _sgd_chunk(indptr, indices, data, Y, sw, has_w, plain, mu, r, inv_s2, m2, order, B,
+                   j0, lrs, S, loss, eps, fit_icpt, average, V, T, Q, BT, AV, AT, AB, L, n_avg,
+                   idx, C):
+        """Batches j0 .. j0 + len(lrs) - 1 of the epoch (module docstring): v = u / sigma
+        (V, (k, d)), t (T), q (Q), b~ (BT); the means AV (of v, as of count L[j]), AT, AB;
+        returns n_avg."""
+        n = order.shape[0]
+        k = V.shape[0]
+        for jb in range(lrs.shape[0]):
+            start = (j0 + jb) * B
+            nb = min(B, n - start)
+            _sorted_batch(order, start, nb, idx)
+            _slopes(indptr, indices, data, Y, sw, has_w, plain, r, m2, idx, nb, loss, eps, V,
+                    T, Q, BT, C)
+            den = nb * S / n
+            lr = lrs[jb]
+            if average:
+                n_avg += 1
+            _move(indptr, indices, data, plain, mu, inv_s2, idx, nb, lr / den, average,
+                  n_avg - 1, V, Q, AV, L, C)
+            for q in range(k):
+                tot = 0.0
+                for t in range(nb):
+                    tot += C[t, q]
+                T[q] += lr * tot / den
+                if fit_icpt:
+                    BT[q] -= lr * tot / den
+                if average:
+                    AT[q] += (T[q] - AT[q]) / n_avg
+                    AB[q] += (BT[q] - AB[q]) / n_avg
+        return n_avg
+
+
+def epoch_runner(obj, batch_size, solver, momentum, schedule):
+    """``run(P, state, avg, n_avg, epoch, rng) -> (P, state, avg, n_avg, lr)``: one epoch of
+    ``engine.train`` compiled on CSR rows (module docstring), or None where it does not
+    apply."""
+    from gradfit.model.backend import capabilities
+    from gradfit.model.penalties import penalty_parts
+
+    data = obj.data
+    if numba is None or not capabilities(data).sparse or batch_size is None:
+        return None
+    parts = penalty_parts(obj.penalty)
+    B = min(int(batch_size), obj.n)
+    if (solver != "gd" or B >= obj.n or obj.loss not in _LOSS_CODE or parts is None
+            or parts[0] or parts[1] or not obj.scaling.is_diagonal):
+        return None
+    from gradfit.model.sparse import as_csr
+    from gradfit.solvers.minibatch_numba import schedule_rates
+
+    X = as_csr(data.X)
+    rows, k, d = X.shape[0], obj.k, obj.d
+    Y = np.ascontiguousarray(data.y, np.float64).reshape(rows, k)
+    has_w = data.sw is not None
+    sw = np.ascontiguousarray(data.sw, np.float64) if has_w else np.ones(1)
+    mask = getattr(data, "mask", None)
+    subset = None if mask is None else np.flatnonzero(mask)
+    mu = np.ascontiguousarray(obj.mu, np.float64)
+    sigma = np.ascontiguousarray(obj.sigma, np.float64)
+    plain = not mu.any() and bool(np.all(sigma == 1.0))  # the caller's units: x . v + b
+    m = mu / sigma
+    r = m / sigma
+    inv_s2 = 1.0 / (sigma * sigma)
+    m2 = float(m @ m)
+    n, S, icpt = obj.n, float(obj.S), bool(obj.fit_intercept)
+    nb = -(-n // B)
+    lrbuf = np.empty(min(nb, CHUNK_BATCHES))
+    idx, C = np.zeros(B, dtype=np.int64), np.zeros((B, k))
+    loss, eps = _LOSS_CODE[obj.loss], float(obj.epsilon)
+
+    def run(P, state, avg, n_avg, epoch, rng):
+        order = rng.permutation(n) if subset is None else subset.copy()
+        if subset is not None:
+            rng.shuffle(order)  # as RowSubset / SparseBackend.minibatches draw it
+        V = np.array(P[:d].T / sigma, dtype=np.float64, order="C")  # (k, d); t = 0: w~ = u
+        T, BT = np.zeros(k), (np.array(P[d], dtype=np.float64) if icpt else np.zeros(k))
+        average = avg is not None
+        AV = (np.array(avg[:d].T / sigma, dtype=np.float64, order="C") if average
+              else np.zeros((k, 1)))
+        AT = np.zeros(k)
+        AB = (np.array(avg[d], dtype=np.float64) if icpt else np.zeros(k)) if average \
+            else np.zeros(k)
+        L = np.full(d, int(n_avg), dtype=np.int64)
+        n_avg = int(n_avg)
+        lr = None
+        for j0 in range(0, nb, CHUNK_BATCHES):
+            j1 = min(nb, j0 + CHUNK_BATCHES)
+            lrs = schedule_rates(schedule, epoch, j0, j1, nb, lrbuf)
+            Q = V @ mu  # q = m . u = mu . v, exact again every chunk
+            n_avg = _sgd_chunk(X.indptr, X.indices, X.data, Y, sw, has_w, plain, mu, r, inv_s2,
+                               m2, order, B, j0, lrs, S, loss, eps, icpt, average, V, T, Q,
+                               BT, AV, AT, AB, L, n_avg, idx, C)
+            lr = float(lrs[-1])
+        P = np.empty_like(P, dtype=np.float64)
+        P[:d] = (V * sigma + np.multiply.outer(T, m)).T
+        if icpt:
+            P[d] = BT
+        if average:
+            if n_avg > 0:  # the means of v up to the epoch's last count
+                AV = (L * AV + (n_avg - L) * V) / n_avg
+            avg = np.empty_like(P)
+            avg[:d] = (AV * sigma + np.multiply.outer(AT, m)).T
+            if icpt:
+                avg[d] = AB
+        return P, state, avg, n_avg, lr
+
+    return run
