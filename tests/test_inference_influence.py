@@ -151,3 +151,22 @@ def test_anova_matches_statsmodels_anova_lm(typ, intercept, weighted):
     _close(table["PR(>F)"].to_numpy()[:-1][big], table_ref["PR(>F)"].to_numpy()[:-1][big],
            100 * rtol)
     assert np.isnan(table["F"].iloc[-1])
+
+
+def test_weighted_influence_is_that_of_the_whitened_regression():
+    """WLS: the measures of the whitened rows (sqrt(s) z_i, sqrt(s) y_i), i.e. statsmodels'
+    OLSInfluence of the OLS fit of the whitened data (its OLSInfluence of a WLS fit uses
+    the unweighted design for the leverages)."""
+    d = sm.datasets.stackloss.load_pandas()
+    X, y = d.exog, d.endog
+    w = 1 + 0.5 * np.sin(np.arange(len(y)))
+    Z = sm.add_constant(X)
+    ref = sm.OLS(np.sqrt(w) * y, np.sqrt(w)[:, None] * Z).fit()
+    p = np.asarray(ref.params)
+    inf = summarize(X, y, p[1:], p[0], sample_weight=w).get_influence()
+    theirs = OLSInfluence(ref)
+    _close(inf.hat_matrix_diag, theirs.hat_matrix_diag)
+    _close(inf.resid_studentized_internal, theirs.resid_studentized_internal)
+    _close(inf.resid_studentized_external, theirs.resid_studentized_external)
+    _close(inf.cooks_distance[0], theirs.cooks_distance[0])
+    _close(inf.dffits[0], theirs.dffits[0])

@@ -16,6 +16,10 @@ With :math:`h_i = s_i z_i^\top (Z^\top W Z)^{-1} z_i` (from the factor of the st
 * ``dffits`` :math:`t_i^* \sqrt{h_i / (1 - h_i)}`, with the threshold
   :math:`2\sqrt{q / n}`.
 
+With weights these are the measures of the whitened regression
+(:math:`\sqrt{s_i} z_i, \sqrt{s_i} y_i`); statsmodels' ``OLSInfluence`` of a WLS fit takes the
+leverages from the unweighted design instead.
+
 Rows are independent given the statistics, so the pass is a ``map_reduce`` whose blocks are
 concatenated in row order (:func:`influence`); zero-weight rows get NaN.
 """
