@@ -8,7 +8,7 @@ import sys
 import numpy as np
 
 from gradfit.cli import output
-from gradfit.cli.fitting import exact_result, fit_estimator, write_view_files
+from gradfit.cli.fitting import design_params, exact_result, fit_estimator, write_view_files
 from gradfit.cli.options import (
     UsageError,
     add_data_options,
@@ -165,13 +165,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"gradfit: note: {plan.note}", file=sys.stderr)
     if plan.mode == "memory":
         return _finish(args, _fit_in_memory(args, show_progress))
-    if args.formula or args.categorical:
+    if plan.mode == "dask" and (args.formula or args.categorical):
         flag = "--formula" if args.formula else "--categorical"
-        if plan.mode == "dask":
-            raise UsageError(f"{flag} is not available with --dask; fit the files streamed "
-                             "(leave out --dask) or in memory")
-        raise UsageError(f"{flag} reads one table into memory (streamed files come next): "
-                         "fit one file with --in-memory")
+        raise UsageError(f"{flag} is not available with --dask; fit the files streamed "
+                         "(leave out --dask) or in memory")
     try:
         if plan.mode == "dask":
             fitted = streaming.fit_on_dask(args, estimator_params(args), plan,
@@ -237,14 +234,6 @@ def _fit_in_memory(args, show_progress: bool):
         summary=_summary(est, table) if args.summary else None, exact=None, stream=None,
         rows=[], warnings=list(getattr(est, "cli_warnings_", [])), in_memory=True,
         notes=list(table.notes))
-
-
-def design_params(params: dict, design) -> dict:
-    """The estimator options with the formula's intercept as ``fit_intercept`` (refused with
-    --no-intercept when the formula has one)."""
-    if design is None or design.kind != "formula":
-        return params
-    return dict(params, fit_intercept=design.fit_intercept(params.get("fit_intercept")))
 
 
 def _finish(args, fitted) -> int:

@@ -13,7 +13,7 @@ import numpy as np
 from gradfit.charts.models import exact_result
 from gradfit.cli.errors import UserError, options_checked_by_core
 
-__all__ = ["fit_estimator", "fit_result", "exact_result", "write_view_files"]
+__all__ = ["design_params", "fit_estimator", "fit_result", "exact_result", "write_view_files"]
 
 
 def _accepts(func, name: str) -> bool:
@@ -21,6 +21,14 @@ def _accepts(func, name: str) -> bool:
         return name in inspect.signature(func).parameters
     except (TypeError, ValueError):
         return False
+
+
+def design_params(params: dict, design) -> dict:
+    """The estimator options with the formula's intercept as ``fit_intercept`` (refused with
+    --no-intercept when the formula has one; see ``DesignSpec.fit_intercept``)."""
+    if design is None or design.kind != "formula":
+        return params
+    return dict(params, fit_intercept=design.fit_intercept(params.get("fit_intercept")))
 
 
 def fit_estimator(X, y, params: dict, callback=None):

@@ -192,6 +192,7 @@ class StreamTable:
     X: np.ndarray | None = None
     y: np.ndarray | None = None
     sample_weight: np.ndarray | None = None
+    design: object = None
 
 
 @dataclass
@@ -304,20 +305,18 @@ def _sample_files(data, rows: int):
 def fit_files_streamed(args, params: dict, plan: Plan, *, show: bool) -> Fitted:
     """The streamed fit of ``gradfit fit`` (``fit_files``, with the backend at hand for the
     progress bar, R², the data hash and the report's sample)."""
-    from gradfit.data.files import FileBackend
-    from gradfit.fitting.files import cache_for_fit, fit_backend
+    from gradfit.cli.fitting import design_params
+    from gradfit.fitting.files import fit_backend
 
     total = sum(os.stat(p).st_size for p in plan.paths)
     where = (f"{len(plan.paths)} files" if len(plan.paths) > 1 else str(plan.paths[0]))
     with options_checked_by_core(), output.status(
             f"checking {where} ({output.human_bytes(total)})", show):
-        data = FileBackend([str(p) for p in plan.paths], args.target, args.features,
-                           sep=args.sep, drop=args.drop,
-                           weight=args.weight, batch_rows=args.batch_rows or 65536,
-                           skip_bad_rows=args.skip_bad_rows, drop_missing=args.drop_missing,
-                           cache=cache_for_fit(args.cache, **params))
-    table = StreamTable(list(data.feature_names), args.target, int(data.n),
-                        int(data.n_dropped), args.data)
+        data = _files_backend(args, params, plan)
+    design = getattr(data, "design", None)
+    params = design_params(params, design)
+    table = StreamTable(list(data.feature_names), data.target_names[0], int(data.n),
+                        int(data.n_dropped), args.data, design=design)
     passes0 = data.passes
 
     def read():
@@ -339,6 +338,8 @@ def fit_files_streamed(args, params: dict, plan: Plan, *, show: bool) -> Fitted:
                               checkpoint_every=args.checkpoint_every, **params)
             seconds = time.perf_counter() - t0
     est = _shell(params, res, data.feature_names)
+    if design is not None:
+        est.design_ = design
     with output.status(f"R² and checks: one more pass over {where}", show):
         r2, digest, summary, more = _evaluate(data, est, table, want_hash=bool(args.save),
                                               want_summary=bool(args.summary))
@@ -372,6 +373,31 @@ def fit_files_streamed(args, params: dict, plan: Plan, *, show: bool) -> Fitted:
         rows.append(("charts from", _sample_note(len(table.X), table.n_rows)))
     return Fitted(table, est, res, seconds, r2, digest, summary, exact, stream, rows,
                   _collect(caught) + notes, notes=list(data.notes))
+
+
+def _files_backend(args, params: dict, plan: Plan):
+    """The backend of a streamed fit: the files' columns (FileBackend), or their design
+    (DesignBackend: --formula, --categorical)."""
+    from gradfit.fitting.files import cache_for_fit
+
+    paths = [str(p) for p in plan.paths]
+    common = {"weight": args.weight, "batch_rows": args.batch_rows or 65536,
+              "drop_missing": args.drop_missing, "sep": args.sep}
+    if not (args.formula or args.categorical):
+        from gradfit.data.files import FileBackend
+
+        return FileBackend(paths, args.target, args.features, drop=args.drop,
+                           skip_bad_rows=args.skip_bad_rows,
+                           cache=cache_for_fit(args.cache, **params), **common)
+    from gradfit.data.design_files import DesignBackend
+
+    flag = "--formula" if args.formula else "--categorical"
+    for attr, other in (("skip_bad_rows", "--skip-bad-rows"), ("cache", "--cache")):
+        if getattr(args, attr, None) not in (None, False):
+            raise UsageError(f"{other} is not available with {flag} (the design is built "
+                             "batch by batch from the parsed columns); leave it out")
+    return DesignBackend(paths, args.target, args.features, formula=args.formula,
+                         categorical=args.categorical, drop=args.drop, **common)
 
 
 def _exact_reference(fit, params: dict):

@@ -66,7 +66,8 @@ from gradfit.model import kernels
 from gradfit.model.backend import Capabilities
 from gradfit.model.columns import Columns
 
-__all__ = ["BUFFER_BYTES", "CACHE_READ_ROWS", "CACHE_VERSION", "FileBackend",
+__all__ = ["BUFFER_BYTES", "CACHE_READ_ROWS", "CACHE_VERSION", "FileBackend", "ShuffleBuffer",
+           "concat_parts", "rechunk",
            "auto_cache_folder"]
 
 BUFFER_BYTES = 64 << 20
@@ -348,14 +349,14 @@ class FileBackend:
         rows = rows or self.block_rows
         if self._cache is not None:  # big reads on a thread, ahead of the consumer
             self._check_sources()
-            yield from _rechunk(read_ahead(self._cache.blocks(0, self.n, CACHE_READ_ROWS)),
+            yield from rechunk(read_ahead(self._cache.blocks(0, self.n, CACHE_READ_ROWS)),
                                 rows)
             self._count(cached=True)
             return
         writer = self._pending_writer()
         parts = cache_store.written(self._parts(), writer)
         with self._parsing_pass(writer):  # an error, or a pass abandoned (GeneratorExit)
-            yield from _rechunk(parts, rows, any_layout)
+            yield from rechunk(parts, rows, any_layout)
 
     @contextmanager
     def _parsing_pass(self, writer):
@@ -395,7 +396,7 @@ class FileBackend:
                 writer = self._pending_writer()
                 parts = cache_store.written(self._parts(), writer)
                 with self._parsing_pass(writer):
-                    X, Y, s = _concat(list(parts))
+                    X, Y, s = concat_parts(list(parts))
             order = rng.permutation(self.n)
             for start in range(0, self.n, B):
                 idx = np.sort(order[start:start + B])
@@ -405,14 +406,8 @@ class FileBackend:
                  if fs.units[u][1] > 0]
         units = [(i, None if self.files[i].kind == "csv" else u) for i, u in units]
         order = [units[j] for j in rng.permutation(len(units))]
-        buf = _Buffer(cap, self.d, self.k, self.plan.weight is not None)
-        for X, Y, s in self._parts(order):
-            start = 0
-            while start < len(X):
-                start += buf.put(X, Y, s, start)
-                if buf.full:
-                    yield from buf.serve(B, rng, final=False)
-        yield from buf.serve(B, rng, final=True)
+        buf = ShuffleBuffer(cap, self.d, self.k, self.plan.weight is not None)
+        yield from buf.shuffle(self._parts(order), B, rng)
         self._count(cached=self._cache is not None)
 
     # ------------------------------------------------------------------ identity
@@ -460,7 +455,7 @@ def _rows(X) -> np.ndarray:
     return X if X.flags.c_contiguous else np.ascontiguousarray(X)
 
 
-def _concat(parts: list[tuple], shape=_rows) -> tuple:
+def concat_parts(parts: list[tuple], shape=_rows) -> tuple:
     """One block from the arrays of ``parts``: a row-major copy, or ``shape`` of the one
     part's arrays when there is only one."""
     if len(parts) == 1:
@@ -473,7 +468,7 @@ def _concat(parts: list[tuple], shape=_rows) -> tuple:
     return X, _rows(Y), np.concatenate([p[2] for p in parts])
 
 
-def _rechunk(parts, rows: int, any_layout: bool = False) -> Iterator[tuple]:
+def rechunk(parts, rows: int, any_layout: bool = False) -> Iterator[tuple]:
     """Blocks of exactly ``rows`` rows (the last smaller) from arrays of any sizes and
     layouts: row-major (a copy where needed), or with ``any_layout`` the slices of the
     arrays as they come (``Columns`` included) where a block lies inside one; a block that
@@ -495,10 +490,10 @@ def _rechunk(parts, rows: int, any_layout: bool = False) -> Iterator[tuple]:
             have += take
             start = stop
             if have == rows:
-                yield _concat(pending, shape)
+                yield concat_parts(pending, shape)
                 pending, have = [], 0
     if pending:
-        yield _concat(pending, shape)
+        yield concat_parts(pending, shape)
 
 
 class _Totals:
@@ -551,7 +546,7 @@ class _Totals:
         return self.S, self.T
 
 
-class _Buffer:
+class ShuffleBuffer:
     """The shuffling buffer of ``minibatches``: ``cap`` rows, refilled as batches leave."""
 
     def __init__(self, cap: int, d: int, k: int, weighted: bool):
@@ -574,6 +569,17 @@ class _Buffer:
             self.s[rows] = s[start:start + take]
         self.fill += take
         return take
+
+    def shuffle(self, parts, B: int, rng):
+        """Mini-batches of ``B`` rows of the rows of ``parts`` (``(X, Y, s)`` arrays), shuffled
+        within the buffer: filled, permuted and served, refilled as batches leave."""
+        for X, Y, s in parts:
+            start = 0
+            while start < len(X):
+                start += self.put(X, Y, s, start)
+                if self.full:
+                    yield from self.serve(B, rng, final=False)
+        yield from self.serve(B, rng, final=True)
 
     def serve(self, B: int, rng, final: bool):
         """Permute the rows held and yield whole batches (and, when ``final``, the last partial

@@ -64,10 +64,11 @@ def cache_for_fit(cache, **params):
     return "auto" if _estimated_passes(p) > AUTO_CACHE_MIN_PASSES else None
 
 
-def fit_files(paths, target, features=None, *, weight=None, batch_rows=65536, buffer_rows=None,
-              block_size=1 << 20, skip_bad_rows=False, drop_missing=False, cache=None,
-              callback=None, coef_init=None, intercept_init=None, checkpoint=None,
-              resume=False, checkpoint_every=1, **params) -> FitResult:
+def fit_files(paths, target=None, features=None, *, weight=None, batch_rows=65536,
+              buffer_rows=None, block_size=1 << 20, skip_bad_rows=False, drop_missing=False,
+              cache=None, callback=None, coef_init=None, intercept_init=None, checkpoint=None,
+              resume=False, checkpoint_every=1, formula=None, categorical=None, levels=None,
+              sep=None, drop=None, **params) -> FitResult:
     """Fit y = X w + b on CSV / Parquet files read in blocks; returns a :class:`FitResult`.
 
     Parameters
@@ -95,6 +96,18 @@ def fit_files(paths, target, features=None, *, weight=None, batch_rows=65536, bu
     resume : bool
         Continue from ``checkpoint`` when it exists (else start afresh); the checkpoint must
         come from the same data and parameters.
+    formula : str, optional
+        ``"y ~ x1 + C(region) + np.log(x2)"`` (then no ``target``/``features``): the files
+        are read through a :class:`~gradfit.data.design_files.DesignBackend` (the levels of
+        categorical columns found by the first pass, the design built batch by batch, the
+        formula's intercept as ``fit_intercept``); ``info["design"]`` holds the design.
+    categorical : "auto", sequence of str, "a,b" or None
+        Feature columns to one-hot encode (treatment coding, levels sorted), through the
+        same backend.
+    levels : dict, optional
+        ``{column: levels}`` of the categorical columns, declared instead of found.
+    sep, drop
+        The CSV separator, columns left out of the default features.
     **params
         The parameters of :class:`gradfit.GDRegressor` (``solver``, ``learning_rate``,
         ``batch_size`` ...).  ``early_stopping`` is not available on files.
@@ -109,14 +122,43 @@ def fit_files(paths, target, features=None, *, weight=None, batch_rows=65536, bu
         (its folder, status "built" or "reused", and the passes parsed and read from it)
         and, with checkpoints, ``checkpoint`` and ``resumed_from_epoch``.
     """
+    if formula is not None or categorical is not None:
+        return _fit_design(paths, target, features, formula, categorical, levels, params,
+                           weight=weight, batch_rows=batch_rows, buffer_rows=buffer_rows,
+                           drop_missing=drop_missing, sep=sep, drop=drop,
+                           skip_bad_rows=skip_bad_rows, cache=cache, callback=callback,
+                           coef_init=coef_init, intercept_init=intercept_init,
+                           checkpoint=checkpoint, resume=resume,
+                           checkpoint_every=checkpoint_every)
     data = FileBackend(paths, target, features, weight=weight, batch_rows=batch_rows,
                        buffer_rows=buffer_rows, block_size=block_size,
                        skip_bad_rows=skip_bad_rows, drop_missing=drop_missing,
-                       cache=cache_for_fit(cache, **params))
+                       cache=cache_for_fit(cache, **params), sep=sep, drop=drop)
     return fit_backend(data, single_output=isinstance(target, str), callback=callback,
                        coef_init=coef_init, intercept_init=intercept_init,
                        checkpoint=checkpoint, resume=resume, checkpoint_every=checkpoint_every,
                        **params)
+
+
+def _fit_design(paths, target, features, formula, categorical, levels, params, *,
+                skip_bad_rows, cache, **options) -> FitResult:
+    """fit_files through a design (formula or categorical columns)."""
+    from gradfit.data.design_files import DesignBackend
+
+    if skip_bad_rows:
+        raise ValueError("skip_bad_rows is not available with a formula or categorical "
+                         "columns (the design is built batch by batch); clean the rows first")
+    if cache not in (None, "none", "auto"):
+        raise ValueError("cache is not available with a formula or categorical columns; "
+                         "leave it out")
+    fit_options = {k: options.pop(k) for k in ("callback", "coef_init", "intercept_init",
+                                                "checkpoint", "resume", "checkpoint_every")}
+    data = DesignBackend(paths, target, features, formula=formula, categorical=categorical,
+                         levels=levels, **options)
+    params = dict(params, fit_intercept=data.design.fit_intercept(params.get("fit_intercept")))
+    res = fit_backend(data, single_output=True, **fit_options, **params)
+    res.info["design"] = data.design.to_json()
+    return res
 
 
 def _params(params: dict) -> FitParams:

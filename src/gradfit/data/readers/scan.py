@@ -49,7 +49,8 @@ class _Locator:
         return f"line {line}"
 
 
-def _column_to_float(arr, name: str, fs: FileState, locate, first: int, opts, bad_rows):
+def _column_to_float(arr, name: str, fs: FileState, locate, first: int, opts, bad_rows,
+                     feature: bool = False):
     """One arrow column as float64 numpy (NaN where missing); in text mode the rows holding
     something that is not a number are marked in ``bad_rows`` (or raise)."""
     import pyarrow as pa
@@ -67,7 +68,7 @@ def _column_to_float(arr, name: str, fs: FileState, locate, first: int, opts, ba
         bad = np.isnan(values) & text.notna().to_numpy()
         if bad.any() and not opts.skip_bad_rows:
             i = int(np.flatnonzero(bad)[0])
-            raise _non_numeric(text.iloc[i], name, fs, locate(first + i))
+            raise _non_numeric(text.iloc[i], name, fs, locate(first + i), feature)
         bad_rows |= bad
         return values
     if not parquet.is_numeric_type(arr.type):
@@ -78,13 +79,15 @@ def _column_to_float(arr, name: str, fs: FileState, locate, first: int, opts, ba
     return arr.to_numpy(zero_copy_only=False)
 
 
-def _non_numeric(value, column, fs: FileState, where: str) -> InputError:
+def _non_numeric(value, column, fs: FileState, where: str, feature: bool) -> InputError:
     first = where in ("line 2", "row 1")
     why = ("the column holds text, not numbers" if first
            else "the column's type changes there: it held numbers before")
+    text = (f"; --categorical {column} (categorical=[{column!r}]) one-hot encodes a text "
+            "feature" if feature and first else "")
     return InputError(
         f"value {shown(value)} in column {column!r} at {where} of {fs.path} is not a number "
-        f"({why}); fix or remove that row, or pass skip_bad_rows=True to skip such rows")
+        f"({why}){text}; fix or remove that row, or pass skip_bad_rows=True to skip such rows")
 
 
 def _batch_arrays(batch, plan: ColumnPlan, fs: FileState, opts: ReadOptions, locate,
@@ -99,7 +102,8 @@ def _batch_arrays(batch, plan: ColumnPlan, fs: FileState, opts: ReadOptions, loc
     d, k = len(plan.features), len(plan.targets)
     bad = np.zeros(m, dtype=bool)
     X, Y, s = to_arrays(
-        (_column_to_float(batch.column(j), name, fs, locate, first, opts, bad)
+        (_column_to_float(batch.column(j), name, fs, locate, first, opts, bad,
+                          name in plan.features)
          for j, name in enumerate(plan.columns)), m, d, k, plan.weight)
     with np.errstate(invalid="ignore"):
         xs, ys = X.sum(axis=1), Y.sum(axis=1)
@@ -198,7 +202,8 @@ def scan_file(path: Path, plan: ColumnPlan, opts: ReadOptions, names: list[str],
         _scan_pass(fs, plan, opts, names, sink)
     except csv.BadValue as bad:
         if not opts.skip_bad_rows:
-            raise _non_numeric(bad.value, bad.column, fs, f"line {bad.line}") from None
+            raise _non_numeric(bad.value, bad.column, fs, f"line {bad.line}",
+                               bad.column in plan.features) from None
         fs.text_mode = True  # read this file as text: bad values are then skipped row by row
         if sink is not None:
             sink.rollback()
