@@ -32,7 +32,8 @@ def warn_user(message: str, category=None) -> None:
     ``ConvergenceWarning``."""
     if category is None:
         category = __getattr__("ConvergenceWarning")
-    frame, level = sys._getframe(1), 1
+    # stacklevel=1 is this function's own line, 2 its caller's (sys._getframe(1)), ...
+    frame, level = sys._getframe(1), 2
     while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIR):
         frame, level = frame.f_back, level + 1
     warnings.warn(message, category, stacklevel=level)

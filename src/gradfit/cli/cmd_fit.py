@@ -8,6 +8,7 @@ import sys
 import numpy as np
 
 from gradfit.cli import output
+from gradfit.cli.errors import cli_words
 from gradfit.cli.fitting import design_params, exact_result, fit_estimator, write_view_files
 from gradfit.cli.options import (
     UsageError,
@@ -293,7 +294,7 @@ def _tell(args, fitted, files_written) -> None:
     for message in getattr(fitted, "notes", []):
         print(f"gradfit: note: {message}", file=sys.stderr)
     for message in fitted.warnings:
-        print(f"gradfit: warning: {message}", file=sys.stderr)
+        print(f"gradfit: warning: {cli_words(message)}", file=sys.stderr)
     if files_written and not args.json:
         err = output.stderr_console()
         for note in files_written:

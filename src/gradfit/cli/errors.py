@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import re
 
 from gradfit.exceptions import DivergenceError, InputError
 
-__all__ = ["UserError", "user_message", "options_checked_by_core"]
+__all__ = ["UserError", "user_message", "options_checked_by_core", "cli_words"]
 
 
 class UserError(Exception):
@@ -25,10 +26,30 @@ _CLI_WORDS = (
 )
 
 
-def _cli_words(text: str) -> str:
+# name=value with a parameter's name (solver='nesterov', max_iter=1000, tol=1e-06)
+_ASSIGNMENT = re.compile(r"\b([a-z][a-z0-9_]*)=('?)([^\s',;)]+)\2")
+
+
+def cli_words(text: str) -> str:
+    """``text`` with the library's keyword arguments written as the command's flags:
+    ``solver='nesterov'`` -> ``--solver nesterov``, ``max_iter=1000`` -> ``--max-iter 1000``,
+    ``fit_intercept=False`` -> ``--no-intercept`` (other words are left as they are)."""
+    from gradfit.cli.options import FLAGS
+
     for library, flag in _CLI_WORDS:
         text = text.replace(library, flag)
-    return text
+
+    def flag(m):
+        name, value = m.group(1), m.group(3)
+        switch = FLAGS.get((name, value))
+        if switch is not None:
+            return switch
+        return f"{FLAGS[name]} {value}" if name in FLAGS else m.group(0)
+
+    text = _ASSIGNMENT.sub(flag, text.replace("loosen tol", "loosen --tol"))
+    # a bare parameter name in prose ("increase max_iter"): the names with an underscore
+    return re.sub(r"(?<![-\w])([a-z0-9]+(?:_[a-z0-9]+)+)\b",
+                  lambda m: FLAGS.get(m.group(1), m.group(1)), text)
 
 
 def user_message(exc: BaseException) -> str | None:
@@ -41,7 +62,7 @@ def user_message(exc: BaseException) -> str | None:
             fix += f", or a fixed --learning-rate below {exc.safe_rate:.3g}"
         return _one_line(f"{exc} ({fix})")
     if isinstance(exc, (UsageError, InputError, UserError)):
-        return _one_line(_cli_words(str(exc)))
+        return _one_line(cli_words(str(exc)))
     return None
 
 

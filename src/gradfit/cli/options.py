@@ -139,6 +139,12 @@ _OPTIONS = [
 
 ESTIMATOR_PARAMS = tuple(p for _, p, _, _ in _OPTIONS)
 
+FLAGS = {**{p: f for f, p, kw, _ in _OPTIONS if "action" not in kw},
+         **{(p, str(kw["const"])): f for f, p, kw, _ in _OPTIONS if "const" in kw}}
+"""The flag of each value-taking option by parameter name, and of each switch by
+(parameter, value): ``FLAGS["max_iter"] == "--max-iter"``,
+``FLAGS[("fit_intercept", "False")] == "--no-intercept"``."""
+
 
 def add_estimator_options(parser: argparse.ArgumentParser) -> None:
     """Add every GDRegressor option as a flag (unset flags keep the estimator default)."""

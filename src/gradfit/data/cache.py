@@ -21,7 +21,6 @@ import os
 import shutil
 import tempfile
 import time
-import warnings
 from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
@@ -30,7 +29,7 @@ import numpy as np
 
 from gradfit.data.readers import FileState, file_kind
 from gradfit.data.readers.state import file_digest
-from gradfit.exceptions import InputError
+from gradfit.exceptions import InputError, warn_user
 
 __all__ = ["CACHE_READ_ROWS", "CACHE_VERSION", "Cache", "CacheWriter", "auto_cache_folder",
            "cache_identity", "cache_manifest", "cache_name", "cache_root", "file_states",
@@ -73,9 +72,9 @@ def cache_root(cache, paths) -> Path | None:
         except OSError:
             return None
         if free < need:
-            warnings.warn(f"cache='auto': not caching the parsed data in {root} (it has "
-                          f"{free >> 20} MiB free, the cache needs up to about {need >> 20} "
-                          "MiB); every pass parses the files", RuntimeWarning, stacklevel=3)
+            warn_user(f"cache='auto': not caching the parsed data in {root} (it has "
+                      f"{free >> 20} MiB free, the cache needs up to about {need >> 20} "
+                      "MiB); every pass parses the files", RuntimeWarning)
             return None
         return root
     return Path(os.fspath(cache)).expanduser()
@@ -100,9 +99,9 @@ def _file_state(rec: dict, path) -> FileState:
 
 
 def give_up(folder, exc) -> None:
-    warnings.warn(f"cannot write the cache of the parsed data in {folder} "
-                  f"({getattr(exc, 'strerror', None) or exc}); going on without it (every "
-                  "pass parses the files)", RuntimeWarning, stacklevel=4)
+    warn_user(f"cannot write the cache of the parsed data in {folder} "
+              f"({getattr(exc, 'strerror', None) or exc}); going on without it (every "
+              "pass parses the files)", RuntimeWarning)
 
 
 def cache_identity(paths, columns, plan, options) -> dict:

@@ -71,6 +71,11 @@ class Certifier:
                                and obj.d <= CERTIFY_MAX_D
                                and get_loss(obj.loss).d2pred is not None)
         self._inv = None
+        # constant columns (zero spread; the scaling keeps their coordinate as it is)
+        self.flat = np.zeros(obj.p, dtype=bool)
+        if obj.G is not None and obj.d:
+            spread = np.sqrt(np.maximum(np.diag(obj.G), 0.0))
+            self.flat[:obj.d] = spread <= 1e-13 * np.maximum(np.abs(obj.mu), 1e-300)
 
     def _with_penalty(self, H):
         """H plus the proximal part's L2 curvature on the coefficient rows."""
@@ -97,9 +102,11 @@ class Certifier:
         mean anything in double precision (it is then no certificate)."""
         if rows is None and H is self.H:
             if self._inv is None:
-                self._inv = (_inverse(H),)
+                self._inv = (_inverse(H, self.flat),)
             return self._inv[0]
-        return _inverse(H if rows is None else H[np.ix_(rows, rows)])
+        if rows is None:
+            return _inverse(H, self.flat)
+        return _inverse(H[np.ix_(rows, rows)], self.flat[rows])
 
     def newton_step(self, P, g, H=None):
         """(delta (p, k) in solver coordinates with P - delta ~= P*, and the inverse of the
@@ -185,7 +192,7 @@ class Certifier:
     def _floor(self, P, H):
         """The rounding floor in solver coordinates (p, k): the standard deviation of the
         Newton step that the gradient's own rounding error would cause."""
-        Hinv = _inverse(H)
+        Hinv = _inverse(H, self.flat)
         if Hinv is None:
             return np.full_like(P, np.inf)
         M = rounding_covariance(self.obj, P)  # (k, p, p)
@@ -256,11 +263,20 @@ def _spread(obj):
     return np.sqrt(np.maximum(np.diag(G), 0.0)) if G is not None else np.ones(obj.d)
 
 
-def _inverse(H):
+def _inverse(H, flat=None):
     """The inverse of a symmetric positive (semi-)definite H, or None when its condition
-    number is beyond what double precision can invert meaningfully."""
+    number is beyond what double precision can invert meaningfully.  ``flat`` (p,) bool: the
+    coordinates of constant columns, which the objective does not see (their rows of the
+    inverse are left 0: their gradient is 0 and they stay where they are)."""
     if H.size == 0:
         return H
+    if flat is not None and flat.any() and not flat.all():
+        inv = _inverse(H[np.ix_(~flat, ~flat)])
+        if inv is None:
+            return None
+        out = np.zeros_like(H)
+        out[np.ix_(~flat, ~flat)] = inv
+        return out
     evals, V = np.linalg.eigh(H)
     top = float(evals.max())
     if top <= 0 or evals.min() <= top * UNRELIABLE_RCOND:

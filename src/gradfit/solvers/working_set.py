@@ -323,7 +323,7 @@ def solve(ws: WorkingSet, lam1: float, lam2: float, tol, max_epochs: int, on_out
         if cand.size:  # the features closest to (or past) their bound, violators first:
             # gathering a batch costs about the same for 1 column as for dozens
             pool = np.flatnonzero(out)
-            score = (np.abs(c[pool]) - lam1) / norms[pool]
+            score = (np.abs(c[pool]) - lam1) / np.maximum(norms[pool], 1e-300)  # a 0 column
             grow = max(first_size, ws.m, int(np.count_nonzero(ws.w)))
             take = pool if pool.size <= grow else pool[np.argpartition(-score, grow - 1)[:grow]]
             ws.add(np.sort(take))
@@ -412,7 +412,8 @@ def certify(ws: WorkingSet, lam1: float, lam2: float, fit_intercept: bool, ybar:
            "objective_gap_rel": gap / max(primal, 1e-300), "support": int(sup.size)}
     off = w == 0
     excess = np.maximum(np.abs(c) - lam1, 0.0)
-    err[off] = excess[off] / np.maximum(cols.norms2[off] + lam2, 1e-300)
+    curv = cols.norms2[off] + lam2  # 0: a column of zeros (constant, centred): any value
+    err[off] = np.where(curv > 0, excess[off] / np.where(curv > 0, curv, 1.0), 0.0)
     if sup.size:
         S_idx = ws.idx[sup]
         H = B.T @ B + lam2 * np.eye(sup.size)

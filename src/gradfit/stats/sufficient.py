@@ -351,11 +351,14 @@ class InferenceStats:
         X = np.asarray(X).astype(self.dtype, copy=False)
         s = (np.ones(len(X), self.dtype) if sample_weight is None
              else np.asarray(sample_weight).astype(self.dtype))
-        if self.fit_intercept:
-            u = solve_upper_t(self.rx, (X - self.mean_x).T)
-            return s * (1 / self.sw_sum + (u * u).sum(0))
-        u = solve_upper_t(self.r0, X.T)
-        return s * (u * u).sum(0)
+        r, Z = (self.rx, X - self.mean_x) if self.fit_intercept else (self.r0, X)
+        kept = (r * r).sum(0) > 0  # a column that is 0 (constant, centred) adds no leverage
+        if not kept.all():
+            r, Z = r_factor(r[:, kept]), Z[:, kept]
+        with np.errstate(divide="ignore", invalid="ignore"):  # another singular R: no bread
+            u = solve_upper_t(r, Z.T)
+        h = (u * u).sum(0)
+        return s * (1 / self.sw_sum + h) if self.fit_intercept else s * h
 
     def with_leverage(self, blocks: Iterable) -> InferenceStats:
         r"""Second pass: add the HC2/HC3 meats, :math:`\sum (s_i e_i)^2 z_i z_i^\top /
