@@ -211,3 +211,28 @@ def test_penalized_huber_is_titled_so():
     text = str(est.summary())
     assert "Penalized Huber Regression Results" in text
     assert "Huber optimum without penalty" in text.replace("\n", " ")
+
+
+def test_get_robustcov_results_matches_statsmodels():
+    X, y = _load("diabetes")
+    est = GDRegressor(solver="exact").fit(X, y)
+    res = est.summary()
+    for cov_type in ("HC0", "HC3"):
+        ref = sm.OLS(y, sm.add_constant(X)).fit().get_robustcov_results(cov_type)
+        other = res.get_robustcov_results(cov_type)
+        assert other.cov_type == cov_type and other.target_name == "progression"
+        _close(other.bse, ref.bse, 1e-7)
+        _close(other.fvalue, ref.fvalue, 1e-7)
+        assert list(other.params.index) == list(res.params.index)
+    assert res.cov_type == "nonrobust"  # the original results are unchanged
+
+
+def test_html_of_a_fit_without_inference_has_coefficients_only():
+    X, y = _load("stackloss")
+    html = GDRegressor(loss="huber", max_iter=20000).fit(X, y).summary().as_html()
+    assert "<caption>Huber Regression Results (gradfit)</caption>" in html
+    params = re.search(r'<table class="gradfit-params">(.*?)</table>', html, re.S).group(1)
+    rows = re.findall(r"<tr><th>([^<]*)</th>((?:<td>[^<]*</td>)+)</tr>", params)
+    assert [r[0] for r in rows] == ["intercept", *X.columns]
+    assert all(len(re.findall("<td>", cells)) == 1 for _, cells in rows)
+    assert "std err" not in params and "Huber optimum" in html
