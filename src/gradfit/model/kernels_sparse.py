@@ -128,7 +128,8 @@ def value_grad(X, y, sw, mu, v, b, loss="squared", epsilon=1.35):
     Y = np.ascontiguousarray(y, np.float64).reshape(n, k) if has_y else _ONE
     s = np.ascontiguousarray(sw, np.float64).reshape(n) if has_w else _ONE[0]
     acc = np.zeros((k, d + 2))
-    _csr_pass(X.indptr, X.indices, X.data, Y, has_y, s, has_w, vT, b - mu @ v,
+    off = b - (mu[:, None] * v).sum(axis=0)  # mu . v without BLAS (no thread wake-up)
+    _csr_pass(X.indptr, X.indices, X.data, Y, has_y, s, has_w, vT, off,
               _LOSS_CODE[loss], float(epsilon), acc)
     gb = acc[:, d]
     return acc[:, d + 1], acc[:, :d].T - np.multiply.outer(mu, gb), gb

@@ -131,6 +131,8 @@ if numba is not None:
 
         return types.void(arr, i, j), codegen
 
+    prefetch = _prefetch  # public: the CSR epoch (minibatch_sparse) prefetches its rows
+
     @jit(fastmath=False)
     def _prefetch_row(X, Y, i):
         """Hint the cache lines of row i of X and of Y."""

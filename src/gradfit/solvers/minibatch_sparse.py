@@ -39,11 +39,13 @@ __all__ = ["epoch_runner", "available", "LOSSES"]
 _LOSS_CODE = {"squared": 0, "huber": 1}
 LOSSES = tuple(_LOSS_CODE)
 CHUNK_BATCHES = 1 << 16  # batches per compiled call (bounds the learning-rate buffer)
+_AHEAD = 16  # rows of the shuffled stream whose memory is hinted ahead of their step
 
 try:  # numba is a core dependency; guarded so that a broken install still fits
     import numba
 
     from gradfit.model.kernels_sparse import loss_and_slope
+    from gradfit.solvers.minibatch_numba import prefetch
 except Exception:  # pragma: no cover - numba missing
     numba = None
 
@@ -54,10 +56,12 @@ def available() -> bool:
 
 if numba is not None:
 
-    @jit(fastmath=False)
+    @jit(fastmath=False, inline="always")  # numba IR inlining: no call per row
     def _sorted_batch(order, start, nb, idx):
         """idx[:nb] = the batch's rows, sorted (as np.sort(order[start:start + nb]))."""
-        if nb <= 32:
+        if nb == 1:
+            idx[0] = order[start]
+        elif nb <= 32:
             for t in range(nb):
                 r = order[start + t]
                 v = t - 1
@@ -69,7 +73,7 @@ if numba is not None:
             idx[:nb] = order[start:start + nb]
             idx[:nb].sort()
 
-    @jit(fastmath=False)
+    @jit(fastmath=False, inline="always")  # numba IR inlining: no call per row
     def _slopes(indptr, indices, data, Y, sw, has_w, plain, r, m2, idx, nb, loss, eps, V, T,
                 Q, BT, C):
         """C[t, q] = s_i loss'(p_i) for the batch's rows, at the parameters before the step:
@@ -92,7 +96,7 @@ if numba is not None:
                     p = p - (Q[q] + tq * m2)
                 C[t, q] = loss_and_slope(Y[i, q] - (p + BT[q]), s, loss, eps)[1]
 
-    @jit(fastmath=False)
+    @jit(fastmath=False, inline="always")  # numba IR inlining: no call per row
     def _move(indptr, indices, data, plain, mu, inv_s2, idx, nb, scale, average, prev, V, Q,
               AV, L, C):
         """v_j -= scale c_i x_ij / sigma_j^2 over the batch's stored values (q with it); the
@@ -100,19 +104,63 @@ if numba is not None:
         k = V.shape[0]
         for t in range(nb):
             i = idx[t]
-            for z in range(indptr[i], indptr[i + 1]):
-                j = indices[z]
-                if average and L[j] != prev:
-                    for q in range(k):
-                        AV[q, j] = (L[j] * AV[q, j] + (prev - L[j]) * V[q, j]) / prev
-                    L[j] = prev
-                for q in range(k):
-                    if plain:
-                        V[q, j] -= scale * C[t, q] * data[z]
-                    else:
-                        step = scale * C[t, q] * data[z] * inv_s2[j]
+            a = indptr[i]
+            e = indptr[i + 1]
+            if average:
+                for z in range(a, e):
+                    j = indices[z]
+                    if L[j] != prev:
+                        for q in range(k):
+                            AV[q, j] = (L[j] * AV[q, j] + (prev - L[j]) * V[q, j]) / prev
+                        L[j] = prev
+            for q in range(k):
+                g = scale * C[t, q]
+                if plain:
+                    for z in range(a, e):
+                        V[q, indices[z]] -= g * data[z]
+                else:
+                    dq = 0.0
+                    for z in range(a, e):
+                        j = indices[z]
+                        step = g * data[z] * inv_s2[j]
                         V[q, j] -= step
-                        Q[q] -= mu[j] * step
+                        dq += mu[j] * step
+                    Q[q] -= dq
+
+    @jit(fastmath=False, inline="always")  # numba IR inlining: no call per row
+    def _prefetch_rows(P2, I2, D2, Y, V, order, upto, pos):
+        """Hint the rows of the epoch's stream in three stages, so that each row's memory is
+        in cache when its step comes (the rows are visited in shuffled order: each one is a
+        few cache misses): ``indptr`` and y of the rows up to ``upto + AHEAD``, then the
+        stored values and their column indices of the rows up to ``upto + AHEAD // 2``,
+        then the coefficients they will touch, up to ``upto + 3``.  ``pos`` holds the three
+        positions reached; no value changes."""
+        n = order.shape[0]
+        k = V.shape[0]
+        top = min(n, upto + _AHEAD)
+        while pos[0] < top:
+            i = order[pos[0]]
+            prefetch(P2, 0, i)
+            prefetch(Y, i, 0)
+            pos[0] += 1
+        top = min(n, upto + _AHEAD // 2)
+        while pos[1] < top:
+            i = order[pos[1]]
+            a = P2[0, i]
+            z = P2[0, i + 1]
+            if z > a:
+                prefetch(D2, 0, a)
+                prefetch(D2, 0, z - 1)
+                prefetch(I2, 0, a)
+                prefetch(I2, 0, z - 1)
+            pos[1] += 1
+        top = min(n, upto + 3)
+        while pos[2] < top:
+            i = order[pos[2]]
+            for z in range(P2[0, i], P2[0, i + 1]):
+                for q in range(k):
+                    prefetch(V, q, I2[0, z])
+            pos[2] += 1
 
     @entry(fastmath=False)
     def _sgd_chunk(indptr, indices, data, Y, sw, has_w, plain, mu, r, inv_s2, m2, order, B,
@@ -123,9 +171,14 @@ if numba is not None:
         returns n_avg."""
         n = order.shape[0]
         k = V.shape[0]
+        P2 = indptr.reshape(1, indptr.shape[0])  # 2-D views for the prefetch hint
+        I2 = indices.reshape(1, indices.shape[0])
+        D2 = data.reshape(1, data.shape[0])
+        pos = np.full(3, j0 * B, dtype=np.int64)
         for jb in range(lrs.shape[0]):
             start = (j0 + jb) * B
             nb = min(B, n - start)
+            _prefetch_rows(P2, I2, D2, Y, V, order, start + nb, pos)
             _sorted_batch(order, start, nb, idx)
             _slopes(indptr, indices, data, Y, sw, has_w, plain, r, m2, idx, nb, loss, eps, V,
                     T, Q, BT, C)
@@ -204,7 +257,8 @@ def epoch_runner(obj, batch_size, solver, momentum, schedule):
         for j0 in range(0, nb, CHUNK_BATCHES):
             j1 = min(nb, j0 + CHUNK_BATCHES)
             lrs = schedule_rates(schedule, epoch, j0, j1, nb, lrbuf)
-            Q = V @ mu  # q = m . u = mu . v, exact again every chunk
+            Q = (V * mu).sum(axis=1)  # q = m . u = mu . v, exact again every chunk (no BLAS:
+            # its threads wake slowly on a busy machine)
             n_avg = _sgd_chunk(X.indptr, X.indices, X.data, Y, sw, has_w, plain, mu, r, inv_s2,
                                m2, order, B, j0, lrs, S, loss, eps, icpt, average, V, T, Q,
                                BT, AV, AT, AB, L, n_avg, idx, C)
