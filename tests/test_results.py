@@ -236,3 +236,7 @@ def test_html_of_a_fit_without_inference_has_coefficients_only():
     assert [r[0] for r in rows] == ["intercept", *X.columns]
     assert all(len(re.findall("<td>", cells)) == 1 for _, cells in rows)
     assert "std err" not in params and "Huber optimum" in html
+    res = GDRegressor(loss="huber", max_iter=20000).fit(X, y).summary()
+    for method in (res.get_influence, res.anova, lambda: res.t_test("AIRFLOW = 0")):
+        with pytest.raises(ValueError, match="Huber loss"):
+            method()

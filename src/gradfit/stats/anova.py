@@ -44,7 +44,8 @@ def anova_table(res, typ=1):
 
     stats = res.stats
     if stats is None or res.cov is None:
-        raise ValueError("an ANOVA table needs a least-squares fit with its statistics")
+        raise ValueError("an ANOVA table needs a least-squares fit with its statistics: "
+                         f"{res.model.get('penalized_reason', 'no statistics')}")
     typ = {"1": 1, "I": 1, "2": 2, "II": 2}.get(str(typ).upper())
     if typ is None:
         raise ValueError("typ must be 1 or 2 ('I' or 'II')")

@@ -253,8 +253,9 @@ class RegressionResults:
         ``influence(results.stats, backend)``)."""
         from gradfit.stats.influence import influence
 
-        if self.stats is None:
-            raise ValueError("influence needs the statistics of the fit")
+        if self.stats is None or self.cov is None:
+            raise ValueError("influence measures are for least-squares fits: "
+                             f"{self.model.get('penalized_reason', 'no statistics')}")
         X, y, s, _ = self._rows()
         return influence(self.stats, (X, y, s))
 
