@@ -175,3 +175,23 @@ def test_streamed_minibatches_through_a_small_buffer(files):
     # so the offsets of b, c, d against it are not: compare them with each other)
     np.testing.assert_allclose(res.coef[[0, 4, 5]], est.coef_[[0, 4, 5]], atol=0.05)
     np.testing.assert_allclose(np.diff(res.coef[1:4]), np.diff(est.coef_[1:4]), atol=0.05)
+
+
+def test_checkpoint_and_resume_through_a_design(files):
+    tmp, df = files
+    ckpt = tmp / "run.ckpt"
+    kw = {"formula": FORMULA, "batch_rows": 256, "solver": "gd", "max_iter": 30,
+          "checkpoint": ckpt, "standardize": True}
+    whole = gradfit.fit_files(str(tmp / "part*.csv"), **dict(kw, checkpoint=None))
+    stopped = gradfit.fit_files(str(tmp / "part*.csv"),
+                                callback=lambda info: info["epoch"] < 12, **kw)
+    assert 0 < stopped.n_iter < whole.n_iter == 30
+    resumed = gradfit.fit_files(str(tmp / "part*.csv"), resume=True, **kw)
+    assert 0 < resumed.info["resumed_from_epoch"] <= stopped.n_iter
+    assert resumed.info["n_rows"] == len(df)
+    np.testing.assert_array_equal(resumed.coef, whole.coef)  # bit for bit
+    other = tmp / "other"
+    other.mkdir()
+    table(seed=9).to_csv(other / "d.csv", index=False)
+    with pytest.raises(Exception, match="data"):
+        gradfit.fit_files(other / "d.csv", resume=True, **kw)

@@ -13,7 +13,10 @@ through a design does the arithmetic of the same fit in memory.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +26,7 @@ from gradfit.data.files import BUFFER_BYTES, ShuffleBuffer, concat_parts, rechun
 from gradfit.data.readers import ColumnPlan, expand_paths, file_kind, read_column_names
 from gradfit.data.readers.header import check_same_header, leading_values, separator
 from gradfit.data.readers.messages import one_line
+from gradfit.data.readers.state import file_digest, stat_file
 from gradfit.exceptions import InputError
 from gradfit.model import kernels
 from gradfit.model.backend import Capabilities, add
@@ -100,7 +104,7 @@ class DesignBackend:
         The most rows read at once (at most ``batch_rows``): what memory held.
     """
 
-    capabilities = Capabilities(sequential=True)
+    capabilities = Capabilities(sequential=True, fingerprint=True)
 
     def __init__(self, paths, target=None, features=None, *, formula=None, categorical=None,
                  levels=None, weight=None, batch_rows=65536, buffer_rows=None,
@@ -163,24 +167,32 @@ class DesignBackend:
         for path in paths or self.files:
             kind, offset = file_kind(path), 0
             try:
-                if kind == "parquet":
-                    import pyarrow.parquet as pq
-
-                    batches = (b.to_pandas() for b in pq.ParquetFile(path).iter_batches(
-                        batch_size=self.batch_rows, columns=columns))
-                else:
-                    batches = pd.read_csv(
-                        path, sep=separator(Path(path), self.sep), chunksize=self.batch_rows,
-                        skipinitialspace=True, usecols=_wanted(columns))
-                for frame in batches:
-                    frame.columns = [str(c).strip() for c in frame.columns]
-                    self.largest_batch = max(self.largest_batch, len(frame))
-                    yield frame, path, _Lines(kind, offset)
-                    offset += len(frame)
+                with self._reader(path, kind, columns) as batches:
+                    for frame in batches:
+                        frame.columns = [str(c).strip() for c in frame.columns]
+                        self.largest_batch = max(self.largest_batch, len(frame))
+                        yield frame, path, _Lines(kind, offset)
+                        offset += len(frame)
             except (pd.errors.ParserError, UnicodeDecodeError, OSError, ValueError) as exc:
                 if isinstance(exc, InputError):
                     raise
                 raise InputError(f"cannot read {path}: {one_line(exc)}") from None
+
+    @contextmanager
+    def _reader(self, path, kind: str, columns):
+        """The batches of one file as DataFrames (the file closed afterwards)."""
+        if kind == "parquet":
+            import pyarrow.parquet as pq
+
+            with pq.ParquetFile(path) as pf:
+                yield (b.to_pandas() for b in pf.iter_batches(batch_size=self.batch_rows,
+                                                              columns=columns))
+            return
+        import pandas as pd
+
+        with pd.read_csv(path, sep=separator(Path(path), self.sep), chunksize=self.batch_rows,
+                         skipinitialspace=True, usecols=_wanted(columns)) as reader:
+            yield reader
 
     def _head(self, columns):
         """The first batch of the first file."""
@@ -275,6 +287,28 @@ class DesignBackend:
         paths = [self.files[j] for j in rng.permutation(len(self.files))]
         yield from buf.shuffle(self._batches(paths), B, rng)
         self.passes += 1
+
+    # ------------------------------------------------------------------ identity
+    def fingerprint(self) -> dict:
+        """What identifies the data of a fit (for checkpoints): the files' names, sizes and
+        digests of their first and last 64 KiB, the design, the rows kept."""
+        files = []
+        for path in self.files:
+            size = stat_file(Path(path)).st_size
+            files.append({"name": Path(path).name, "size": size,
+                          "digest": file_digest(Path(path), size)})
+        body = {"files": files, "design": self.design.to_json(),
+                "weight": self.weight_name, "drop_missing": self.drop_missing, "n": self.n,
+                "S": self.S}
+        body["id"] = hashlib.blake2b(json.dumps(body, sort_keys=True).encode(),
+                                     digest_size=16).hexdigest()
+        return body
+
+    def summary(self) -> dict:
+        """Counts for a fit's ``info``: files, rows, dropped rows, passes."""
+        return {"n_files": len(self.files), "n_rows": self.n, "skipped_rows": 0,
+                "skipped_examples": [], "dropped_rows": self.n_dropped,
+                "passes": self.passes, "notes": list(self.notes)}
 
     def __repr__(self) -> str:
         return (f"DesignBackend({len(self.files)} file(s), n={self.n}, d={self.d}, "
