@@ -36,8 +36,12 @@ Inside a block the summation order is fixed as follows (all layouts):
 The row kernel is written so that LLVM's SLP vectoriser (switched on for gradfit's entry
 points only, :mod:`gradfit.model.compiling`) computes four rows' predictions per vector
 operation and the gradient four columns per vector operation, in exactly that order: the
-vectoriser never reassociates (no fast-math), so the bits are the scalar loop's.  The
-compiled code is cached on disk (compiled once per machine; a one-line
+vectoriser never reassociates (no fast-math), so the bits are the scalar loop's.  float32 X
+runs that vectorised entry (the widening becomes one vector conversion per four values: 6.7
+against 15.4 ns a row in L2, and at 1e7 x 20 the float32 pass about 0.5-0.7x the float64
+one); float64 X runs the same code compiled without it, which streams from memory faster
+(vectorised: 5.8 against 10.8 ns a row in L2, but 1.3x slower at 1e7 x 20 on two threads;
+benchmarks/NOTES.md).  The compiled code is cached on disk (compiled once per machine; a one-line
 :class:`~gradfit.exceptions.CompilationWarning` says when that happens).
 
 If numba cannot be imported at all, :func:`available` is False and :func:`value_grad` falls
@@ -307,8 +311,8 @@ if numba is not None:
                     a[j + 1] = g1
                 j += 2
 
-    @entry(vectorize=False)
-    def _rows_blocks(X, Y, has_y, sw, has_w, mu, vT, b, loss, eps, blk0, blk1, partials):
+    @jit(fastmath=False, nogil=True)
+    def _rows_range(X, Y, has_y, sw, has_w, mu, vT, b, loss, eps, blk0, blk1, partials):
         """Blocks blk0:blk1 of row-wise X (row-major or any strided view), each into its own
         slot of ``partials`` (nblk, k, d + 2)."""
         n = X.shape[0]
@@ -316,6 +320,20 @@ if numba is not None:
             i0 = blk * BLOCK_ROWS
             _block_rows(X, Y, has_y, sw, has_w, mu, vT, b, loss, eps, i0,
                         min(n, i0 + BLOCK_ROWS), partials[blk])
+
+    @entry(vectorize=False)
+    def _rows_blocks(X, Y, has_y, sw, has_w, mu, vT, b, loss, eps, blk0, blk1, partials):
+        """_rows_range over float64 X, compiled without the SLP vectoriser: from memory its
+        scalar code streams X faster than the vectorised code does (which is twice as fast on
+        rows in cache, but 1.3x slower over 1e7 x 20 on two threads)."""
+        _rows_range(X, Y, has_y, sw, has_w, mu, vT, b, loss, eps, blk0, blk1, partials)
+
+    @entry(vectorize=True)
+    def _rows_blocks_vec(X, Y, has_y, sw, has_w, mu, vT, b, loss, eps, blk0, blk1, partials):
+        """_rows_range over float32 X with the SLP vectoriser: four rows' predictions and four
+        columns of the gradient per vector operation, each widening load one vector
+        conversion (the bits are the scalar code's: the vectoriser never reorders)."""
+        _rows_range(X, Y, has_y, sw, has_w, mu, vT, b, loss, eps, blk0, blk1, partials)
 
     @entry(vectorize=False)
     def _cols_blocks(cols, r0, n, Y, has_y, sw, has_w, mu, vT, b, loss, eps, blk0, blk1,
@@ -375,7 +393,8 @@ def value_grad(X, y, sw, mu, v, b, loss="squared", epsilon=1.35):
     if cols is not None:
         acc = _run_blocks(_cols_blocks, (cols, r0, n) + rest, n, d, k)
     else:
-        acc = _run_blocks(_rows_blocks, (X,) + rest, n, d, k)
+        rows = _rows_blocks_vec if X.dtype == _F32 else _rows_blocks  # float32: vectorised
+        acc = _run_blocks(rows, (X,) + rest, n, d, k)
     return acc[:, d + 1], acc[:, :d].T, acc[:, d]
 
 
