@@ -137,9 +137,9 @@ def machine_info() -> dict:
     except Exception:  # numba is optional
         info["numba"] = None
     try:
-        from gradfit.fitting.api import NUMBA_MIN_CELLS, _kernel_for
+        from gradfit.fitting.driver import NUMBA_MIN_CELLS, kernel_for
 
-        kernel = _kernel_for(np.zeros((NUMBA_MIN_CELLS, 1)))
+        kernel = kernel_for(NUMBA_MIN_CELLS)
         name = getattr(kernel, "__module__", None) or "gradfit.model.kernels (numpy)"
         info["fit_kernel"] = (f"{name} for X of >= {NUMBA_MIN_CELLS:.3g} cells, "
                               "gradfit.model.kernels (numpy) below")

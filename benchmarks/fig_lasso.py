@@ -31,7 +31,7 @@ PATH_TARGET = 1.0  # gradfit.lasso_path / sklearn lasso_path
 OBJECTIVE_RTOL = 1e-6  # the same objective: relative excess over the best contender
 ALPHA_SK = 0.05
 FULL = [(5000, 2000), (100_000, 1000)]
-QUICK = [(500, 200), (4000, 100)]
+QUICK = [(300, 100), (2000, 50)]
 PEERS = ("skglm", "celer")
 
 
@@ -173,7 +173,8 @@ def path_rows(n, d, repeats, targets=True) -> list[Row]:
 def run(quick: bool) -> list[Row]:
     rows = []  # the targets hold at the sizes only (quick: the same rows, no target)
     for n, d in (QUICK if quick else FULL):
-        rows += lasso_rows(n, d, repeats=2 if quick or n * d > 1e7 else 5, targets=not quick)
+        rows += lasso_rows(n, d, repeats=1 if quick else (2 if n * d > 1e7 else 5),
+                           targets=not quick)
     n, d = QUICK[0] if quick else FULL[0]
     rows += path_rows(n, d, repeats=1 if quick else 3, targets=not quick)
     return rows
