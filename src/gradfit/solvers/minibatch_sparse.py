@@ -15,9 +15,9 @@ the dense part (t <- t + lr sum_B c_i / den), and the predictions need only
     p_i = sum_{j stored} x_ij (u_j + t m_j) / sigma_j - (q + t |m|^2) + b~,   q = m . u
 
 with q kept up to date as u changes (and recomputed every chunk).  The epoch stores
-v = u / sigma (and r = m / sigma, 1 / sigma^2), so that a stored value costs a multiply-add
-and no division; in the caller's units (mu = 0, sigma = 1) a row is x_i . v + b~, the work of
-scikit-learn's plain SGD.  Polyak averaging (the
+v = u / sigma (and, side by side per column, r = m / sigma, 1 / sigma^2 and mu), so that a
+stored value costs a multiply-add and no division; in the caller's units (mu = 0, sigma = 1)
+a row is x_i . v + b~, the work of scikit-learn's plain SGD.  Polyak averaging (the
 loop's ``average``) is lazy too: the mean of u_j is brought up to date only when u_j changes
 (it was constant since), the means of t and b~ every batch, and all of it at the epoch's end.
 The permutation, the sorted rows of each batch and the learning rates are the loop's
@@ -74,8 +74,8 @@ if numba is not None:
             idx[:nb].sort()
 
     @jit(fastmath=False, inline="always")  # numba IR inlining: no call per row
-    def _slopes(indptr, indices, data, Y, sw, has_w, plain, r, m2, idx, nb, loss, eps, V, T,
-                Q, BT, C):
+    def _slopes(indptr, indices, data, Y, sw, has_w, plain, cols, m2, idx, nb, loss, eps, V,
+                T, Q, BT, C):
         """C[t, q] = s_i loss'(p_i) for the batch's rows, at the parameters before the step:
         p_i = sum_j x_ij (v_j + t r_j) - (q + t |m|^2) + b~ (``plain``: mu = 0, sigma = 1,
         p_i = x_i . v + b~)."""
@@ -92,13 +92,13 @@ if numba is not None:
                     tq = T[q]
                     for z in range(indptr[i], indptr[i + 1]):
                         j = indices[z]
-                        p += data[z] * (V[q, j] + tq * r[j])
+                        p += data[z] * (V[q, j] + tq * cols[j, 0])
                     p = p - (Q[q] + tq * m2)
                 C[t, q] = loss_and_slope(Y[i, q] - (p + BT[q]), s, loss, eps)[1]
 
     @jit(fastmath=False, inline="always")  # numba IR inlining: no call per row
-    def _move(indptr, indices, data, plain, mu, inv_s2, idx, nb, scale, average, prev, V, Q,
-              AV, L, C):
+    def _move(indptr, indices, data, plain, cols, idx, nb, scale, average, prev, V, Q, AV, L,
+              C):
         """v_j -= scale c_i x_ij / sigma_j^2 over the batch's stored values (q with it); the
         mean of v_j first brought up to the count ``prev`` (v_j was constant since L[j])."""
         k = V.shape[0]
@@ -122,13 +122,13 @@ if numba is not None:
                     dq = 0.0
                     for z in range(a, e):
                         j = indices[z]
-                        step = g * data[z] * inv_s2[j]
+                        step = g * data[z] * cols[j, 1]
                         V[q, j] -= step
-                        dq += mu[j] * step
+                        dq += cols[j, 2] * step
                     Q[q] -= dq
 
     @jit(fastmath=False, inline="always")  # numba IR inlining: no call per row
-    def _prefetch_rows(P2, I2, D2, Y, V, order, upto, pos):
+    def _prefetch_rows(P2, I2, D2, Y, V, cols, plain, order, upto, pos):
         """Hint the rows of the epoch's stream in three stages, so that each row's memory is
         in cache when its step comes (the rows are visited in shuffled order: each one is a
         few cache misses): ``indptr`` and y of the rows up to ``upto + AHEAD``, then the
@@ -158,14 +158,16 @@ if numba is not None:
         while pos[2] < top:
             i = order[pos[2]]
             for z in range(P2[0, i], P2[0, i + 1]):
+                j = I2[0, z]
                 for q in range(k):
-                    prefetch(V, q, I2[0, z])
+                    prefetch(V, q, j)
+                if not plain:
+                    prefetch(cols, j, 0)
             pos[2] += 1
 
     @entry(fastmath=False)
-    def _sgd_chunk(indptr, indices, data, Y, sw, has_w, plain, mu, r, inv_s2, m2, order, B,
-                   j0, lrs, S, loss, eps, fit_icpt, average, V, T, Q, BT, AV, AT, AB, L, n_avg,
-                   idx, C):
+    def _sgd_chunk(indptr, indices, data, Y, sw, has_w, plain, cols, m2, order, B, j0, lrs, S,
+                   loss, eps, fit_icpt, average, V, T, Q, BT, AV, AT, AB, L, n_avg, idx, C):
         """Batches j0 .. j0 + len(lrs) - 1 of the epoch (module docstring): v = u / sigma
         (V, (k, d)), t (T), q (Q), b~ (BT); the means AV (of v, as of count L[j]), AT, AB;
         returns n_avg."""
@@ -178,16 +180,16 @@ if numba is not None:
         for jb in range(lrs.shape[0]):
             start = (j0 + jb) * B
             nb = min(B, n - start)
-            _prefetch_rows(P2, I2, D2, Y, V, order, start + nb, pos)
+            _prefetch_rows(P2, I2, D2, Y, V, cols, plain, order, start + nb, pos)
             _sorted_batch(order, start, nb, idx)
-            _slopes(indptr, indices, data, Y, sw, has_w, plain, r, m2, idx, nb, loss, eps, V,
-                    T, Q, BT, C)
+            _slopes(indptr, indices, data, Y, sw, has_w, plain, cols, m2, idx, nb, loss, eps,
+                    V, T, Q, BT, C)
             den = nb * S / n
             lr = lrs[jb]
             if average:
                 n_avg += 1
-            _move(indptr, indices, data, plain, mu, inv_s2, idx, nb, lr / den, average,
-                  n_avg - 1, V, Q, AV, L, C)
+            _move(indptr, indices, data, plain, cols, idx, nb, lr / den, average, n_avg - 1,
+                  V, Q, AV, L, C)
             for q in range(k):
                 tot = 0.0
                 for t in range(nb):
@@ -230,8 +232,9 @@ def epoch_runner(obj, batch_size, solver, momentum, schedule):
     sigma = np.ascontiguousarray(obj.sigma, np.float64)
     plain = not mu.any() and bool(np.all(sigma == 1.0))  # the caller's units: x . v + b
     m = mu / sigma
-    r = m / sigma
-    inv_s2 = 1.0 / (sigma * sigma)
+    # per column, side by side (one cache line per stored value): r = m / sigma,
+    # 1 / sigma^2, mu
+    cols = np.ascontiguousarray(np.column_stack([m / sigma, 1.0 / (sigma * sigma), mu]))
     m2 = float(m @ m)
     n, S, icpt = obj.n, float(obj.S), bool(obj.fit_intercept)
     nb = -(-n // B)
@@ -259,9 +262,9 @@ def epoch_runner(obj, batch_size, solver, momentum, schedule):
             lrs = schedule_rates(schedule, epoch, j0, j1, nb, lrbuf)
             Q = (V * mu).sum(axis=1)  # q = m . u = mu . v, exact again every chunk (no BLAS:
             # its threads wake slowly on a busy machine)
-            n_avg = _sgd_chunk(X.indptr, X.indices, X.data, Y, sw, has_w, plain, mu, r, inv_s2,
-                               m2, order, B, j0, lrs, S, loss, eps, icpt, average, V, T, Q,
-                               BT, AV, AT, AB, L, n_avg, idx, C)
+            n_avg = _sgd_chunk(X.indptr, X.indices, X.data, Y, sw, has_w, plain, cols, m2,
+                               order, B, j0, lrs, S, loss, eps, icpt, average, V, T, Q, BT,
+                               AV, AT, AB, L, n_avg, idx, C)
             lr = float(lrs[-1])
         P = np.empty_like(P, dtype=np.float64)
         P[:d] = (V * sigma + np.multiply.outer(T, m)).T
