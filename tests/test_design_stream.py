@@ -143,9 +143,9 @@ def test_streamed_text_column_error(files, capsys):
     message = user_error(capsys, "fit", str(tmp / "part*.csv"), "-t", "y", "--categorical",
                          "region")
     assert message == (f"gradfit: error: non-numeric value 's1' in column 'shop' at line 2 of "
-                       f"{tmp / 'part1.csv'} (700 such values in all); the column is numeric in "
-                       "the design: pass --categorical shop (categorical=['shop']) to one-hot "
-                       "encode it\n")
+                       f"{tmp / 'part1.csv'} (700 such values in this batch); the column is "
+                       "numeric in the design: pass --categorical shop (categorical=['shop']) "
+                       "to one-hot encode it\n")
 
 
 def test_a_streamed_text_feature_without_the_option_says_categorical(files):
@@ -195,3 +195,25 @@ def test_checkpoint_and_resume_through_a_design(files):
     table(seed=9).to_csv(other / "d.csv", index=False)
     with pytest.raises(Exception, match="data"):
         gradfit.fit_files(other / "d.csv", resume=True, **kw)
+
+
+def test_a_column_of_numbers_then_text_is_text_throughout(tmp_path):
+    """pandas reads a column of codes such as 1203 ... A17 whole as text; streamed, the first
+    batches hold only numbers: the first pass makes it text everywhere, so both designs (and
+    the sorted levels: "1203" < "904" < "A17" as text) agree."""
+    df = table(n=600)
+    rng = np.random.default_rng(4)
+    df["code"] = rng.choice(["1203", "904", "77"], len(df))
+    df.loc[550:, "code"] = "A17"  # text only in the last batch
+    df["y"] += df["code"].map({"1203": 1.0, "904": -1.0, "77": 0.5, "A17": 2.0})
+    df.to_csv(tmp_path / "d.csv", index=False)
+    frame = pd.read_csv(tmp_path / "d.csv")
+    assert not pd.api.types.is_numeric_dtype(frame["code"])  # read whole: text
+    formula = "y ~ x1 + C(code)"
+    est = GDRegressor(solver="exact").fit_formula(formula, frame)
+    assert list(est.feature_names_in_) == ["x1", "C(code)[T.77]", "C(code)[T.904]",
+                                           "C(code)[T.A17]"]
+    res = gradfit.fit_files(tmp_path / "d.csv", formula=formula, batch_rows=100,
+                            solver="exact")
+    assert res.info["feature_names"] == list(est.feature_names_in_)
+    np.testing.assert_allclose(res.coef, est.coef_, rtol=0, atol=1e-10)

@@ -209,3 +209,15 @@ def test_import_gradfit_leaves_formulaic_unloaded():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout.split()
     assert out == ["False", "False"]
+
+
+def test_unseen_numeric_level_is_shown_as_a_number():
+    est = GDRegressor(solver="exact").fit_formula("y ~ x1 + C(year)", frame())
+    new = frame(n=3, seed=6)
+    new.loc[1, "year"] = 1999
+    with pytest.raises(InputError) as err:
+        est.predict(new)
+    assert str(err.value) == (
+        "column 'year' has the level 1999 at row 2 of <DataFrame>, which the model did not see "
+        "in training (known levels: 2001, 2002, 2003); map it to a known level, leave those "
+        "rows out, or fit again on data that has it")

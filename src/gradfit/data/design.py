@@ -294,7 +294,7 @@ class DesignSpec:
         return out
 
     def transform(self, frame, *, target: bool = True, drop_missing: bool = False,
-                  source: str = "<DataFrame>", locate=None):
+                  source: str = "<DataFrame>", locate=None, batch: bool = False):
         """The design of ``frame``: the same columns, levels and transforms as learnt.
 
         Parameters
@@ -309,6 +309,8 @@ class DesignSpec:
             How messages name the data.
         locate : callable, optional
             Row positions as messages show them (default :class:`RowLocator`).
+        batch : bool
+            The frame is one batch of streamed files (messages count "in this batch").
 
         Returns
         -------
@@ -325,7 +327,7 @@ class DesignSpec:
         """
         locate = locate or RowLocator()
         work, kept = self._prepared(frame, target=target, drop_missing=drop_missing,
-                                    source=source, locate=locate)
+                                    source=source, locate=locate, batch=batch)
         rows = np.flatnonzero(kept)
         where = locate if rows.size == len(frame) else _Shifted(locate, rows)
         if self.kind == "columns":
@@ -338,7 +340,7 @@ class DesignSpec:
             y = self._target_values(work, source, where)
         return X, y, kept
 
-    def _prepared(self, frame, *, target, drop_missing, source, locate):
+    def _prepared(self, frame, *, target, drop_missing, source, locate, batch=False):
         """The frame's columns read, rows with missing values dropped (or refused), numeric
         columns as float64, categorical ones as pandas Categoricals of the known levels."""
         import pandas as pd
@@ -356,7 +358,7 @@ class DesignSpec:
             if c in self.levels:
                 work[c] = _as_categorical(work[c], c, self.levels[c], source, where)
             else:
-                work[c] = _as_numbers(work[c], c, source, where, self.kind)
+                work[c] = _as_numbers(work[c], c, source, where, self.kind, batch)
         return work, kept
 
     def _columns_matrix(self, work) -> np.ndarray:
@@ -602,6 +604,7 @@ def _as_categorical(series, column, levels, source, where):
     if unseen.size:
         pos = int(unseen[0])
         value = series.iloc[pos]
+        value = value.item() if isinstance(value, np.generic) else value
         others = {repr(v) for v in series.iloc[unseen]}
         more = f" (and {len(others) - 1} other unseen level{'s' if len(others) > 2 else ''})" \
             if len(others) > 1 else ""
@@ -612,7 +615,7 @@ def _as_categorical(series, column, levels, source, where):
     return pd.Categorical.from_codes(codes, categories=levels)
 
 
-def _as_numbers(series, column, source, where, kind):
+def _as_numbers(series, column, source, where, kind, batch: bool = False):
     import pandas as pd
     from pandas.api import types as ptypes
 
@@ -624,7 +627,8 @@ def _as_numbers(series, column, source, where, kind):
     bad = np.flatnonzero((numbers.isna() & series.notna()).to_numpy())
     if bad.size:
         pos = int(bad[0])
-        more = f" ({bad.size} such values in all)" if bad.size > 1 else ""
+        more = (f" ({bad.size} such values in {'this batch' if batch else 'all'})"
+                if bad.size > 1 else "")
         text = repr(str(series.iloc[pos]))
         text = text if len(text) <= 40 else text[:37] + "...'"
         what = (f"pass --categorical {column} (categorical=[{column!r}]) to one-hot encode it"

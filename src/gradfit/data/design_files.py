@@ -122,6 +122,7 @@ class DesignBackend:
                               read_column_names(path, file_kind(path), sep))
         self.where = str(first) if len(self.files) == 1 else f"{first} and the other files"
         self.passes, self.largest_batch, self.notes = 0, 0, []
+        self._text: set[str] = set()  # categorical columns read as text (see _first_pass)
         self.weight_name = weight
         if formula is not None:
             if target is not None or features is not None or categorical is not None or drop:
@@ -170,6 +171,7 @@ class DesignBackend:
                 with self._reader(path, kind, columns) as batches:
                     for frame in batches:
                         frame.columns = [str(c).strip() for c in frame.columns]
+                        _as_text(frame, self._text)
                         self.largest_batch = max(self.largest_batch, len(frame))
                         yield frame, path, _Lines(kind, offset)
                         offset += len(frame)
@@ -208,6 +210,7 @@ class DesignBackend:
     def _first_pass(self, cats, variables, declared) -> dict:
         """Levels of the categorical columns, rows kept, the sum of the weights."""
         found = {c: [] for c in cats}
+        text = set()
         self.n = self.n_dropped = 0
         self.S = 0.0
         for frame, path, lines in self._frames(self._read):
@@ -219,6 +222,7 @@ class DesignBackend:
             self.S += float(self._weights(frame, kept, path, lines).sum()) \
                 if self.weight_name else float(kept.sum())
             batch = {c: sorted_levels(rows[c].unique()) for c in cats}
+            text |= {c for c in cats if not _numeric(frame[c])}
             if declared is not None:
                 _check_declared(batch, declared, path)
             else:
@@ -229,7 +233,13 @@ class DesignBackend:
         if self.weight_name and not self.S > 0:
             raise InputError(f"the weight column {self.weight_name!r} is zero for every row of "
                              f"{self.where}: at least one row needs a positive weight")
-        return {c: list(declared[c]) for c in cats} if declared is not None else found
+        if declared is not None:
+            return {c: list(declared[c]) for c in cats}
+        # A column that holds text in some batch is text in all of them, as pandas reads it
+        # when it reads the whole file: its numbers are levels by their text too.
+        self._text = text
+        return {c: sorted_levels(str(v) for v in found[c]) if c in text else found[c]
+                for c in cats}
 
     def _weights(self, frame, kept, path, lines) -> np.ndarray:
         """The weights of the rows kept of a batch (finite and >= 0, else an error)."""
@@ -249,7 +259,7 @@ class DesignBackend:
         """(X, Y, s) of every batch: the design of its rows."""
         for frame, path, lines in self._frames(self._read, paths):
             X, y, kept = self.design.transform(frame, drop_missing=self.drop_missing,
-                                               source=str(path), locate=lines)
+                                               source=str(path), locate=lines, batch=True)
             s = self._weights(frame, kept, path, lines) if self.weight_name else None
             if len(X):
                 yield X, y[:, None], s
@@ -313,6 +323,22 @@ class DesignBackend:
     def __repr__(self) -> str:
         return (f"DesignBackend({len(self.files)} file(s), n={self.n}, d={self.d}, "
                 f"design={self.design.kind})")
+
+
+def _numeric(series) -> bool:
+    from pandas.api import types as ptypes
+
+    return ptypes.is_numeric_dtype(series.dtype)
+
+
+def _as_text(frame, columns) -> None:
+    """The ``columns`` of a batch as text (missing values kept missing), in place."""
+    for c in columns:
+        if c in frame.columns and _numeric(frame[c]):
+            values = frame[c].astype(object)
+            present = values.notna()
+            values[present] = [str(v) for v in frame[c][present].tolist()]
+            frame[c] = values
 
 
 def _wanted(columns):
