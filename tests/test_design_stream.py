@@ -217,3 +217,17 @@ def test_a_column_of_numbers_then_text_is_text_throughout(tmp_path):
                             solver="exact")
     assert res.info["feature_names"] == list(est.feature_names_in_)
     np.testing.assert_allclose(res.coef, est.coef_, rtol=0, atol=1e-10)
+
+
+def test_streamed_weighted_categorical_equals_in_memory(files):
+    tmp, df = files
+    w = np.random.default_rng(2).uniform(0.1, 2.0, len(df)).round(3)
+    df = df.assign(w=w)
+    df.to_csv(tmp / "weighted.csv", index=False)
+    res = gradfit.fit_files(tmp / "weighted.csv", "y", categorical="auto", weight="w",
+                            batch_rows=100, solver="exact")
+    t = read_table(tmp / "weighted.csv", target="y", categorical="auto", drop=["w"])
+    assert res.info["feature_names"] == t.feature_names
+    mem = gradfit.fit(t.X, t.y, w, solver="exact")
+    np.testing.assert_allclose(res.coef, mem.coef, rtol=0, atol=1e-10)
+    assert res.intercept == pytest.approx(mem.intercept, abs=1e-10)

@@ -221,3 +221,16 @@ def test_unseen_numeric_level_is_shown_as_a_number():
         "column 'year' has the level 1999 at row 2 of <DataFrame>, which the model did not see "
         "in training (known levels: 2001, 2002, 2003); map it to a known level, leave those "
         "rows out, or fit again on data that has it")
+
+
+def test_weighted_formula_fit_matches_statsmodels_wls():
+    df = frame()
+    w = np.random.default_rng(8).uniform(0.2, 3.0, len(df))
+    df.loc[[3, 17], "x1"] = np.nan  # dropped rows take their weights with them
+    est = GDRegressor(solver="exact").fit_formula(FORMULA, df, sample_weight=w,
+                                                  drop_missing=True)
+    keep = df["x1"].notna().to_numpy()
+    wls = smf.wls(FORMULA, df[keep], weights=w[keep]).fit()
+    for name, value in zip(est.feature_names_in_, est.coef_):
+        assert value == pytest.approx(wls.params[name], rel=1e-9), name
+    assert est.intercept_ == pytest.approx(wls.params["Intercept"], rel=1e-9)
