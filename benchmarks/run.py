@@ -129,7 +129,7 @@ def merged(old: dict, ran, rows, skipped, meta):
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="small sizes only (< 1 minute)")
-    ap.add_argument("--only", default="abcdefghij", help="figures to run, e.g. 'a,e'")
+    ap.add_argument("--only", default="abcdefghijs", help="figures to run, e.g. 'a,e'")
     ap.add_argument("--out", default=str(HERE / "results"), help="folder for latest.json/md")
     ap.add_argument("--merge", action="store_true",
                     help="keep the other figures' rows from the latest.json in --out")

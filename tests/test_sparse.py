@@ -248,3 +248,15 @@ def test_compiled_sparse_epoch_only_where_it_applies():
         obj = build_objective(p, data)
         run = minibatch_numba.epoch_runner(obj, 4, p.spec.name, p.momentum, lambda t: 0.1)
         assert (run is not None) == applies, params
+
+
+@pytest.mark.parametrize("params", [dict(solver="lbfgs"), dict(solver="gd", batch_size=5,
+                                                                max_iter=3)],
+                         ids=["lbfgs", "sgd"])
+def test_float32_values_read_as_stored(params):
+    """float32 stored values are widened exactly: the fit of their float64 copy."""
+    X, y, _ = _data(seed=11)
+    X32 = X.astype(np.float32)
+    a, _ = _pair(X32, y, **params)
+    b, _ = _pair(X32.astype(np.float64), y, **params)
+    _close(a, b)
