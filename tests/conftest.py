@@ -77,3 +77,26 @@ def nist_xy_extended(name: str):
     powers = [int(p["name"][1:]) for p in entry["parameters"]]
     X = np.column_stack([x[:, 0] ** k for k in powers if k > 0 or not fit_intercept])
     return X, y, fit_intercept, beta
+
+
+@pytest.fixture(scope="module")
+def dask_client():
+    """One real two-worker Dask cluster per test module: processes, falling back to threads
+    if the sandbox forbids spawning processes."""
+    import warnings
+
+    distributed = pytest.importorskip("distributed")
+    with warnings.catch_warnings():  # the scheduler's health endpoint may find 8787 taken
+        warnings.filterwarnings("ignore", "Port .* is already in use", UserWarning)
+        try:
+            cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1,
+                                               processes=True, dashboard_address=None,
+                                               host="127.0.0.1")
+        except Exception:  # noqa: BLE001 - no process spawning here: threads will do
+            cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1,
+                                               processes=False, dashboard_address=None,
+                                               host="127.0.0.1")
+    client = distributed.Client(cluster)
+    yield client
+    client.close()
+    cluster.close()

@@ -24,7 +24,6 @@ pd = pytest.importorskip("pandas")
 
 import dask.array as da  # noqa: E402
 import dask.dataframe as dd  # noqa: E402
-from distributed import Client, LocalCluster  # noqa: E402
 
 import gradfit  # noqa: E402
 from gradfit.data.dask import ClusterError, DaskBackend, is_dask_collection  # noqa: E402
@@ -40,22 +39,10 @@ def _warm():
 
 
 @pytest.fixture(scope="module")
-def client():
-    """One real cluster for the module; processes, falling back to threads if the sandbox
-    forbids spawning processes."""
-    with warnings.catch_warnings():  # the scheduler's health endpoint may find 8787 taken
-        warnings.filterwarnings("ignore", "Port .* is already in use", UserWarning)
-        try:
-            cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                   dashboard_address=None, host="127.0.0.1")
-        except Exception:  # noqa: BLE001 - no process spawning here: threads will do
-            cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
-                                   dashboard_address=None, host="127.0.0.1")
-    c = Client(cluster)
-    c.run(_warm)  # import gradfit on the workers once
-    yield c
-    c.close()
-    cluster.close()
+def client(dask_client):
+    """The module's cluster (tests/conftest.py), with gradfit imported on its workers."""
+    dask_client.run(_warm)
+    return dask_client
 
 
 @pytest.fixture(scope="module")

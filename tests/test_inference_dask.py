@@ -3,8 +3,6 @@ blocks) against the same statistics in memory."""
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import pytest
 
@@ -12,7 +10,6 @@ pytest.importorskip("dask")
 pytest.importorskip("distributed")
 sm = pytest.importorskip("statsmodels.api")
 
-from distributed import Client, LocalCluster  # noqa: E402
 
 from gradfit import GDRegressor, evaluate  # noqa: E402
 from gradfit.data.dask import DaskBackend  # noqa: E402
@@ -22,19 +19,8 @@ from gradfit.stats.robust import robust_scores  # noqa: E402
 
 
 @pytest.fixture(scope="module")
-def client():
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", "Port .* is already in use", UserWarning)
-        try:
-            cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                   dashboard_address=None, host="127.0.0.1")
-        except Exception:  # noqa: BLE001 - no process spawning here: threads will do
-            cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
-                                   dashboard_address=None)
-    c = Client(cluster)
-    yield c
-    c.close()
-    cluster.close()
+def client(dask_client):
+    return dask_client
 
 
 def test_robust_covariances_and_influence_on_dask(client):
