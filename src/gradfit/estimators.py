@@ -309,9 +309,14 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         return None
 
     def _summary_kwargs(self) -> dict:
-        """What the results need to know of the fit: its loss and penalty."""
+        """What the results need to know of the fit: its loss and penalty, and the digits its
+        certificate supports (the table shows no more)."""
+        from gradfit.solvers.certificate import parameter_digits
+
+        digits = parameter_digits(getattr(self, "certificate_", None), np.size(self.coef_),
+                                  self.fit_intercept)
         return {"penalized_reason": self._penalized_reason(), "loss": self.loss,
-                "epsilon": self.epsilon}
+                "epsilon": self.epsilon, "digits": digits}
 
     def summary(self, X=None, y=None, sample_weight=None, *, cov_type="nonrobust", alpha=0.05,
                 feature_names=None, target_name=None, cov_kwds=None):

@@ -67,11 +67,20 @@ def add_parser(commands) -> argparse.ArgumentParser:
 
 def summary_rows(table, est, r2: float, seconds: float) -> list[tuple[str, str]]:
     """The (name, value) rows of the summary table, shared with the report."""
-    rows = [(name, output.num(c, 10)) for name, c in zip(table.feature_names, est.coef_)]
+    digits = certified_digits(est)
+    coef_digits = digits[1:] if est.fit_intercept else digits
+    rows = [(name, output.num(c, 10, g))
+            for name, c, g in zip(table.feature_names, est.coef_, coef_digits)]
     design = getattr(table, "design", None)
     label = "Intercept" if design is not None and design.kind == "formula" else "(intercept)"
-    rows.append((label, output.num(float(np.asarray(est.intercept_)), 10)))
+    rows.append((label, output.num(float(np.asarray(est.intercept_)), 10,
+                                   digits[0] if est.fit_intercept else None)))
+    known = digits[np.isfinite(digits)]
     rows += [
+        ("certified", (f"{int(known.min())}" + ("" if known.min() == known.max() else
+                                                f" to {int(known.max())}")
+                       + " significant digits") if known.size
+         else "no digits: the certificate bounds no coefficient (no curvature known)"),
         ("solver", str(est.get_params().get("solver", "?"))),
         ("objective", output.num(est.objective_, 10)),
         ("R²", output.num(r2, 8)),
@@ -84,6 +93,19 @@ def summary_rows(table, est, r2: float, seconds: float) -> list[tuple[str, str]]
         ("time", f"{seconds:.3g} s"),
     ]
     return rows
+
+
+def certified_digits(est) -> np.ndarray:
+    """The significant digits the fit's certificate supports per parameter, intercept first
+    (NaN: not bounded); see ``gradfit.solvers.certificate.parameter_digits``."""
+    from gradfit.solvers.certificate import parameter_digits
+
+    return parameter_digits(getattr(est, "certificate_", None), np.size(est.coef_),
+                            est.fit_intercept)
+
+
+def _whole(values) -> list:
+    return [None if not np.isfinite(v) else int(v) for v in values]
 
 
 def fit_record(table, est, r2: float, seconds: float) -> dict:
@@ -103,6 +125,9 @@ def fit_record(table, est, r2: float, seconds: float) -> dict:
         "feature_names": list(table.feature_names),
         "coef": np.asarray(est.coef_, dtype=float).tolist(),
         "intercept": float(np.asarray(est.intercept_)),
+        "coef_digits": _whole(certified_digits(est)[1 if est.fit_intercept else 0:]),
+        "intercept_digits": (_whole(certified_digits(est)[:1])[0] if est.fit_intercept
+                             else None),
         "objective": float(est.objective_),
         "r2": float(r2),
         "n_iter": int(est.n_iter_),

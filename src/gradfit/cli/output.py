@@ -70,8 +70,13 @@ def emit_json(record: dict) -> None:
     sys.stdout.flush()
 
 
-def num(value, digits: int = 8) -> str:
-    """A number for a table: ``digits`` significant digits, '—' for None / NaN."""
+def num(value, digits: int = 8, certified=None) -> str:
+    """A number for a table: ``digits`` significant digits, '—' for None / NaN; with
+    ``certified`` (the digits the fit's optimality certificate supports; NaN or None: not
+    bounded) no more than those, and '~' before a number with none certified."""
+    if certified is not None and math.isfinite(certified) and value is not None:
+        text = num(value, max(1, min(digits, int(certified))))
+        return "~" + text if certified < 1 else text
     if value is None:
         return "—"
     if isinstance(value, (bool, np.bool_)):

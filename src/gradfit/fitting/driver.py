@@ -327,6 +327,8 @@ def squeeze_single(res: FitResult, single: bool) -> FitResult:
                 cert[key] = np.asarray(cert[key]).reshape(-1)
         if cert.get("intercept_error") is not None:
             cert["intercept_error"] = float(np.asarray(cert["intercept_error"]).reshape(-1)[0])
+        if cert.get("intercept_digits") is not None:
+            cert["intercept_digits"] = int(np.asarray(cert["intercept_digits"]).reshape(-1)[0])
     return res
 
 

@@ -228,6 +228,7 @@ def _combine(certs, outs, kkt0, half_S) -> dict:
     out["coef_digits"] = np.column_stack([c["coef_digits"] for c in certs])
     if certs[0]["intercept_error"] is not None:
         out["intercept_error"] = np.array([c["intercept_error"] for c in certs])
+        out["intercept_digits"] = np.array([c["intercept_digits"] for c in certs])
     else:
         out["intercept_error"] = None
     return out

@@ -37,7 +37,7 @@ from gradfit.model.penalties import penalty_parts
 from gradfit.model.sparse import dense_rows
 
 __all__ = ["CERTIFY_MAX_D", "Certifier", "MAX_DIGITS", "UNRELIABLE_RCOND",
-           "coefficient_digits", "normwise_error"]
+           "coefficient_digits", "normwise_error", "parameter_digits"]
 
 CERTIFY_MAX_D = 256
 """Largest number of features for which the certificate builds the (d x d) curvature."""
@@ -177,15 +177,15 @@ class Certifier:
         coef, icpt = obj.to_original(P)
         dw, db = _original_step(obj, np.abs(delta) + floor, absolute=True)
         bt = np.abs(obj.split(P)[1])
-        coef_digits, digits = coefficient_digits(coef, icpt, dw, db, _spread(obj),
-                                                 obj.fit_intercept, bt)
+        coef_digits, digits, icpt_digits = coefficient_digits(coef, icpt, dw, db, _spread(obj),
+                                                              obj.fit_intercept, bt)
         f = obj.value(P)
         gap = 0.5 * float((delta * (H @ delta)).sum())
         out.update(
             method="hessian" if self.constant else "curvature-pass",
             coef_error=np.abs(dw), intercept_error=np.abs(db) if obj.fit_intercept else None,
             coef_rel_error=_normwise(obj, P, np.abs(delta) + floor),
-            digits=digits, coef_digits=coef_digits,
+            digits=digits, coef_digits=coef_digits, intercept_digits=icpt_digits,
             objective_gap_rel=abs(gap) / max(abs(f), 1e-300))
         return out
 
@@ -327,9 +327,30 @@ def normwise_error(coef, dw, spread, fit_intercept, bt, dbt) -> float:
     return float(rel.max())
 
 
+def parameter_digits(cert, n_coef: int, fit_intercept: bool) -> np.ndarray:
+    """The significant digits the certificate supports for each parameter of a single-output
+    fit, the intercept first (the order of a summary's table): a float array of whole
+    numbers 0..:data:`MAX_DIGITS`, NaN where the certificate bounds nothing (no curvature
+    known, d above :data:`CERTIFY_MAX_D`, or no certificate)."""
+    cert = cert or {}
+    p = int(n_coef) + bool(fit_intercept)
+    overall = cert.get("digits")
+    if overall is None:
+        return np.full(p, np.nan)
+    coef = cert.get("coef_digits")
+    coef = np.full(n_coef, float(overall)) if coef is None else \
+        np.asarray(coef, float).reshape(-1)[:n_coef]
+    if not fit_intercept:
+        return coef
+    icpt = cert.get("intercept_digits")
+    icpt = float(overall) if icpt is None else float(np.asarray(icpt, float).reshape(-1)[0])
+    return np.r_[icpt, coef]
+
+
 def coefficient_digits(coef, icpt, dw, db, spread, fit_intercept, bt):
-    """(digits per coefficient (d, k) int, the smallest over coefficients and intercepts):
-    floor(-log10) of each error relative to its value, 0..MAX_DIGITS.  A coefficient is
+    """(digits per coefficient (d, k) int, the smallest over coefficients and intercepts,
+    digits per intercept (k,) int): floor(-log10) of each error relative to its value,
+    0..MAX_DIGITS.  A coefficient is
     measured against its own size, but not below :data:`RELATIVE_FLOOR` of the model's scale
     (the largest standardized coefficient; the centred intercept ``bt``): the relative error
     of a coefficient that is zero to working precision says nothing."""
@@ -348,7 +369,8 @@ def coefficient_digits(coef, icpt, dw, db, spread, fit_intercept, bt):
         per = np.clip(np.floor(-np.log10(np.maximum(allrel, 10.0 ** -MAX_DIGITS))), 0,
                       MAX_DIGITS)
     digits = int(per.min()) if per.size else MAX_DIGITS
-    return per[: dw.size].reshape(dw.shape).astype(int), digits
+    icpt_digits = per[dw.size:].astype(int) if fit_intercept else None
+    return per[: dw.size].reshape(dw.shape).astype(int), digits, icpt_digits
 
 
 def curvature_hessian(obj, P):

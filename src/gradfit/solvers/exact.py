@@ -66,6 +66,7 @@ from gradfit.model.gram import (
     iter_blocks,
 )
 from gradfit.model.sparse import dense_rows
+from gradfit.solvers.certificate import coefficient_digits, normwise_error
 from gradfit.solvers.exact_sparse import GRAM_MAX_D as SPARSE_GRAM_MAX_D
 from gradfit.solvers.exact_sparse import solve_lsmr
 
@@ -496,8 +497,56 @@ def solve_backend(data, *, fit_intercept=True, alpha=0.0, factor="auto", arithme
         w = np.asarray(w).astype(np.float64)
     else:
         b = c - mu @ w if fit_intercept else np.zeros(w.shape[1])
-    info.update(rss=np.maximum(np.asarray(rss, np.float64), 0.0), passes=passes)
+    c = np.asarray(c).astype(np.float64)
+    info.update(rss=np.maximum(np.asarray(rss, np.float64), 0.0), passes=passes,
+                **error_bound(info, fac, w, b, c, mu, stats.weight, fit_intercept))
     return w, b, info
+
+
+UNIT_ROUNDOFF = {"float64": _EPS / 2, "longdouble": np.finfo(np.longdouble).eps / 2
+                 if _LONGDOUBLE_IS_EXTENDED else _EPS / 2, "exact": 0.0}
+"""Unit roundoff u of the refinement's last arithmetic (its residuals and gradients)."""
+
+
+def error_bound(info, fac, w, b, c, mu, weight, fit_intercept) -> dict:
+    r"""A bound on the closed form's error, per coefficient, for the certificate.
+
+    Refinement in an arithmetic of unit roundoff :math:`u` converges to within about
+    :math:`\kappa u` of the optimum, normwise (:math:`\kappa` the condition of the scaled
+    centred data, ``fac.cond``); the last step leaves at most :math:`\rho` times its own size;
+    the final rounding to float64 adds :math:`u_{64}` to each coefficient:
+
+    .. math::
+
+        e = 8\sqrt{d}\,\kappa u + \rho\,\text{last correction}, \qquad
+        |\delta w_j| \le e\,\lVert C w\rVert / C_j + u_{64} |w_j|, \qquad
+        |\delta b| \le \textstyle\sum_j |\mu_j|\,e\,\lVert C w\rVert / C_j
+        + e\,(|c| + \lVert C w\rVert / \sqrt{S}) + u_{64} |b|
+
+    (``C`` the column norms, ``c`` the centred intercept, ``S`` the total weight, ``b = c -
+    mu.w`` formed in the refinement's arithmetic; the :math:`8\sqrt d` covers the condition
+    estimate's looseness; :math:`\rho = \min(1/2, 8\sqrt d\,\kappa^2 u_{64})` bounds the
+    contraction of a refinement step).  Without refinement the normal equations'
+    :math:`\kappa^2 u_{64}` applies.  Returns ``coef_error`` (d, k), ``intercept_error``
+    (k,), ``centred_intercept_error`` (k,), ``spread`` (d,) and ``centred_intercept`` (k,)."""
+    d = max(int(np.size(fac.scale)), 1)
+    kappa = float(fac.cond) if np.isfinite(fac.cond) else np.inf
+    u = UNIT_ROUNDOFF.get(info.get("arithmetic"))
+    step = info.get("correction", np.nan)
+    contraction = min(0.5, 8.0 * np.sqrt(d) * kappa ** 2 * _EPS)  # per refinement step
+    e = (kappa ** 2 * _EPS if u is None else 8.0 * np.sqrt(d) * kappa * u) + (
+        contraction * float(step) if np.isfinite(step) else 0.0)
+    u64 = _EPS / 2
+    scale = np.where(fac.active, fac.scale, np.inf)
+    size = np.linalg.norm(fac.scale[:, None] * w, axis=0)  # (k,)
+    spread_part = np.where(fac.active[:, None], e * size[None, :] / scale[:, None], 0.0)
+    dw = spread_part + u64 * np.abs(w)
+    zeros = np.zeros_like(size)
+    dbt = e * (np.abs(c) + size / np.sqrt(weight)) if fit_intercept else zeros
+    db = np.abs(mu) @ spread_part + dbt + u64 * np.abs(b) if fit_intercept else zeros
+    return {"coef_error": dw, "intercept_error": db, "centred_intercept_error": dbt,
+            "spread": np.where(fac.active, fac.scale, 0.0) / np.sqrt(weight),
+            "centred_intercept": c if fit_intercept else zeros}
 
 
 def _choose_arithmetic(arithmetic, data, fac) -> str:
@@ -627,6 +676,10 @@ def exact_result(p, X, y2, sw):
                               else float(len(X)))
 
 
+_BOUND_KEYS = ("rss", "coef_error", "intercept_error", "spread", "centred_intercept",
+               "centred_intercept_error")
+
+
 def closed_form_result(p, coef, icpt, info, weight, reason="closed-form least-squares solution"):
     """FitResult of a closed-form solution (coef (d, k), icpt (k,)): its objective from the
     refinement's residual sum of squares."""
@@ -640,6 +693,17 @@ def closed_form_result(p, coef, icpt, info, weight, reason="closed-form least-sq
     cert = {"method": "closed-form", "digits": None, "grad_norm": 0.0, "grad_norm_rel": 0.0,
             "coef_rel_error": None, "objective_gap_rel": 0.0,
             "arithmetic": info.get("arithmetic"), "cond": info.get("cond")}
-    info = {k: v for k, v in info.items() if k != "rss"}
+    if info.get("coef_error") is not None:
+        dw = np.asarray(info["coef_error"], float).reshape(coef.shape)
+        db = np.asarray(info["intercept_error"], float).reshape(icpt.shape)
+        bt = np.asarray(info["centred_intercept"], float).reshape(icpt.shape)
+        per, digits, icpt_digits = coefficient_digits(coef, icpt, dw, db, info["spread"],
+                                                      p.fit_intercept, bt)
+        cert.update(digits=digits, coef_digits=per, coef_error=dw,
+                    intercept_error=db if p.fit_intercept else None,
+                    intercept_digits=icpt_digits if p.fit_intercept else None,
+                    coef_rel_error=normwise_error(coef, dw, info["spread"], p.fit_intercept,
+                                                  bt, info["centred_intercept_error"]))
+    info = {k: v for k, v in info.items() if k not in _BOUND_KEYS}
     return FitResult(coef, icpt, 1, True, reason, f, hist, solver="exact", info=info,
                      certificate=cert)

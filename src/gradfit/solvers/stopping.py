@@ -59,6 +59,7 @@ class CertifiedOptimum:
     def __init__(self, certifier, target: float, patience: int):
         self.certifier, self.target, self.patience = certifier, float(target), int(patience)
         self.last = None
+        self.best = None  # the smallest distance estimated so far (the message's figure)
 
     def check(self, s, Gn, loop):
         # the estimate costs d^2 work: take it when the gradient has halved since the last
@@ -70,12 +71,14 @@ class CertifiedOptimum:
         self.last = rel
         if rel is None or not np.isfinite(rel):
             return None
+        self.best = rel if self.best is None else min(self.best, rel)
         if rel <= self.target and s.target_epoch < 0:
             s.target_epoch = s.epoch
         if s.target_epoch < 0:
             return None
         if rel <= self.FLOOR or s.epoch - s.best_epoch >= self.patience:
-            return Verdict(True, f"certified: the coefficients are within {rel:.2g} (relative, "
+            return Verdict(True, f"certified: the coefficients came within {self.best:.2g} "
+                                 f"(relative, "
                                  f"from the curvature) of the exact optimum after "
                                  f"{s.target_epoch} epochs, polished to the best iterate",
                            "best")

@@ -439,11 +439,13 @@ def certify(ws: WorkingSet, lam1: float, lam2: float, fit_intercept: bool, ybar:
     intercept = ybar - mu @ w if fit_intercept else 0.0
     dbt = 4.0 * np.finfo(float).eps * ib  # the centred intercept: the mean, to rounding
     db = float(np.abs(mu) @ err) + dbt if fit_intercept else 0.0
-    per, digits = coefficient_digits(w[:, None], np.array([intercept]), err[:, None],
-                                     np.array([db]), spread, fit_intercept, np.array([ib]))
+    per, digits, icpt_digits = coefficient_digits(w[:, None], np.array([intercept]),
+                                                  err[:, None], np.array([db]), spread,
+                                                  fit_intercept, np.array([ib]))
     rel = normwise_error(w[:, None], err[:, None], spread, fit_intercept, np.array([ib]),
                          np.array([dbt]))
     out.update(coef_error=err, intercept_error=db if fit_intercept else None,
-               coef_rel_error=rel, digits=digits, coef_digits=per[:, 0])
+               coef_rel_error=rel, digits=digits, coef_digits=per[:, 0],
+               intercept_digits=int(icpt_digits[0]) if fit_intercept else None)
     return out
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import textwrap
 
 import numpy as np
@@ -17,13 +18,47 @@ def html_escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def _forg(x: float, prec: int = 3) -> str:
-    """statsmodels' number format: fixed decimals, or %g for very large/small values."""
+def resolution(x: float, digits) -> float | None:
+    """The place value :math:`10^k` of the last of ``digits`` significant digits of ``x``
+    (after rounding to them; at least one digit), or None when nothing limits the digits
+    (``digits`` None or NaN, ``x`` zero or not finite)."""
+    if digits is None or not np.isfinite(digits) or not np.isfinite(x) or x == 0:
+        return None
+    sig = max(int(digits), 1)
+    rounded = float(f"{x:.{sig}g}")
+    return 10.0 ** (math.floor(math.log10(abs(rounded))) - sig + 1)
+
+
+def _forg(x: float, prec: int = 3, res: float | None = None) -> str:
+    """statsmodels' number format: fixed decimals, or %g for very large/small values; with a
+    resolution ``res`` (see :func:`resolution`), no digit below it is shown."""
     if not np.isfinite(x):
         return f"{x!s:>9}"
+    k = None if res is None else round(math.log10(res))
     if abs(x) >= 1e4 or (abs(x) < 1e-4 and x != 0):
+        if k is not None:
+            prec = max(1, min(prec, math.floor(math.log10(abs(x))) - k + 1))
         return f"{x:9.{prec}g}"
+    if k is not None and -k < prec:
+        if k > 0:
+            return f"{round(x, -k):9.0f}"
+        prec = -k
     return f"{x:9.{prec}f}"
+
+
+def _coef_cells(s, name, row, inference: bool, pfmt: str) -> list[str]:
+    """The cells of one parameter's row: the coefficient and its interval shown to no more
+    digits than the optimality certificate supports (``s.digits``), ~ marking a coefficient
+    it supports no digit of."""
+    digits = None if s.digits is None else s.digits.get(name)
+    res = resolution(row["coef"], digits)
+    coef = _forg(row["coef"], 4, res)
+    if digits is not None and np.isfinite(digits) and digits < 1:
+        coef = f"~{coef.strip()}".rjust(9)
+    if not inference:
+        return [coef]
+    return [coef, _forg(row["std_err"]), _forg(row["t"]), f"{row['p_value']:{pfmt}}",
+            _forg(row["ci_low"], 3, res), _forg(row["ci_high"], 3, res)]
 
 
 def _two_columns(left: list, right: list, width: int) -> list[str]:
@@ -52,10 +87,7 @@ def _coef_block(s) -> tuple[list[str], int]:
     heads = ["coef"] if penal else ["coef", "std err", stat, f"P>|{stat}|", lo, hi]
     lines = [" " * namew + "".join(f"{h:>11}" for h in heads)]
     for name, row in tab.iterrows():
-        cells = [_forg(row["coef"], 4)]
-        if not penal:
-            cells += [_forg(row["std_err"]), _forg(row["t"]), f"{row['p_value']:9.3f}",
-                      _forg(row["ci_low"]), _forg(row["ci_high"])]
+        cells = _coef_cells(s, name, row, not penal, "9.3f")
         lines.append(f"{str(name):<{namew}}" + "".join(f"{c:>11}" for c in cells))
     return lines, max(len(line) for line in lines)
 
@@ -76,6 +108,9 @@ def _optimality_pairs(s):
     m = s.model
     left = [("Resid. Std. Err.:", f"{m['resid_std_err']:#8.5g}"),
             ("Objective F(θ):", f"{m['objective']:#9.4g}")]
+    if s.digits is not None:
+        known = s.digits.dropna()
+        left.append(("Certified digits:", f"{int(known.min()):d}" if len(known) else "none"))
     right = [("Gradient norm:", f"{m['grad_norm']:#9.3g}"),
              ("Objective gap:", f"{m['objective_gap']:#9.3g}"),
              ("||θ-θ*||/||θ*||:", f"{m['coef_rel_distance']:#9.3g}")]
@@ -139,10 +174,7 @@ def _html_coef_table(s) -> str:
     out = ['<table class="gradfit-params">', "<thead><tr><th></th>"
            + "".join(f"<th>{html_escape(h)}</th>" for h in heads) + "</tr></thead>", "<tbody>"]
     for name, row in tab.iterrows():
-        cells = [_forg(row["coef"], 4)]
-        if inference:
-            cells += [_forg(row["std_err"]), _forg(row["t"]), f"{row['p_value']:.3f}",
-                      _forg(row["ci_low"]), _forg(row["ci_high"])]
+        cells = _coef_cells(s, name, row, inference, ".3f")
         out.append(f"<tr><th>{html_escape(str(name))}</th>"
                    + "".join(f"<td>{html_escape(c.strip())}</td>" for c in cells) + "</tr>")
     out += ["</tbody>", "</table>"]

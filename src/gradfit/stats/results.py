@@ -23,7 +23,7 @@ from gradfit.stats.covariance import (
 from gradfit.stats.diagnostics import residual_diagnostics
 from gradfit.stats.geometry import Geometry, theta
 from gradfit.stats.optimality import Optimality, huber_optimality, optimality
-from gradfit.stats.render import render_html, render_text, title
+from gradfit.stats.render import render_html, render_text, resolution, title
 from gradfit.stats.robust import (
     ROBUST_DESCRIPTIONS,
     ClusterScores,
@@ -84,6 +84,10 @@ class RegressionResults:
         The sufficient statistics the numbers come from.
     data : tuple or None
         ``(X, y, sample_weight, row_index)`` when the rows were given (for ``resid``).
+    digits : pandas.Series or None
+        The significant digits of each parameter that the fit's optimality certificate
+        supports (NaN: not bounded); the text and HTML show no digit beyond them.  None when
+        the parameters came without a certificate (:func:`summarize` of given values).
     """
 
     coefficients: pd.DataFrame
@@ -97,6 +101,7 @@ class RegressionResults:
     _cov_factor: np.ndarray | None = field(default=None, repr=False)
     stats: InferenceStats | None = field(default=None, repr=False)
     data: tuple | None = field(default=None, repr=False)
+    digits: pd.Series | None = field(default=None, repr=False)
 
     # -- presentation -----------------------------------------------------------------------
 
@@ -210,7 +215,8 @@ class RegressionResults:
             stats = stats.with_leverage([(X, y, s)])
         return summary_from_stats(stats, feature_names=names, target_name=self.target_name,
                                   cov_type=cov_type, alpha=self.alpha, use_t=use_t,
-                                  data=self.data, cov_kwds=kwds)
+                                  data=self.data, cov_kwds=kwds,
+                                  digits=None if self.digits is None else self.digits.to_numpy())
 
     # -- tests ------------------------------------------------------------------------------
 
@@ -379,7 +385,8 @@ def summary_from_stats(stats: InferenceStats, coef=None, intercept=None, *, samp
                        fit_intercept=None, feature_names=None, target_name="y",
                        cov_type="nonrobust", alpha=0.05, penalized_reason=None,
                        use_t=None, loss="squared", epsilon=1.35,
-                       data=None, cov_kwds=None, scores=None) -> RegressionResults:
+                       data=None, cov_kwds=None, scores=None,
+                       digits=None) -> RegressionResults:
     r"""Summary from sufficient statistics, at the parameters they were taken at.
 
     Parameters
@@ -421,6 +428,10 @@ def summary_from_stats(stats: InferenceStats, coef=None, intercept=None, *, samp
     data : tuple, optional
         ``(X, y, sample_weight[, row_index])``, the rows the statistics were taken from: kept for
         ``resid``/``fittedvalues`` (their pandas index, if any, labels them).
+    digits : array_like, optional
+        The significant digits the fit's optimality certificate supports for each parameter,
+        intercept first (``gradfit.solvers.certificate.parameter_digits``; NaN: not bounded).
+        The coefficients and their intervals are then shown to no more digits, with a note.
 
     Returns
     -------
@@ -480,8 +491,9 @@ def summary_from_stats(stats: InferenceStats, coef=None, intercept=None, *, samp
     model["use_t"] = use_t
     params = theta(stats)
     index = (["intercept"] if stats.fit_intercept else []) + names
+    shown = _shown_digits(digits, index, params, warns)
     common = {"optimum": opt.optimum, "target_name": str(target_name), "alpha": float(alpha),
-              "stats": stats, "data": rows}
+              "stats": stats, "data": rows, "digits": shown}
     if penalized_reason is not None:
         return _penalized_summary(model, warns, params, index, penalized_reason, loss, common)
     if cov_type in SCORE_COV_TYPES:
@@ -540,6 +552,44 @@ def _score_factor(stats, geo, cov_type, kwds, scores, rows, model):
     if kwds.get("df_correction", True):
         model["df_resid_inference"] = float(scores.n_groups - 1)
     return factor, ROBUST_DESCRIPTIONS["cluster"]
+
+
+def _shown_digits(digits, index, params, warns) -> pd.Series | None:
+    """The certificate's digits per parameter as a Series, and the note that says the table
+    shows no more of them (or that they are not bounded)."""
+    if digits is None:
+        return None
+    digits = np.asarray(digits, float).reshape(-1)
+    if digits.size != len(index):
+        raise ValueError(f"digits: one count per parameter ({len(index)}: {index}); got "
+                         f"{digits.size}")
+    known = digits[np.isfinite(digits)]
+    if known.size < digits.size:
+        warns.append("The optimality certificate bounds the error of "
+                     + ("no coefficient" if known.size == 0 else "only some coefficients")
+                     + " here (no curvature known, or more than 256 features): the digits "
+                       "shown are not certified.")
+    values = np.asarray(params, float).reshape(-1)
+    if any(_capped(x, g) for x, g in zip(values, digits)):
+        low, high = int(known.min()), int(known.max())
+        span = f"{low}" if low == high else f"{low} to {high}"
+        warns.append(f"The coefficients and their intervals are shown to the {span} "
+                     "significant digits the optimality certificate supports: the fit is not "
+                     "known to be closer to the optimum than that"
+                     + ("; ~ marks a coefficient with no certified digit." if low < 1
+                        else "."))
+    return pd.Series(digits, index=index, name="digits")
+
+
+def _capped(x: float, digits: float) -> bool:
+    """True when ``digits`` certified digits cut the table's 4 decimals (or 4 significant
+    digits in exponent form) of ``x``."""
+    res = resolution(x, digits)
+    if res is None:
+        return False
+    if abs(x) >= 1e4 or abs(x) < 1e-4:
+        return digits < 4
+    return res > 1.5e-4
 
 
 def series_name(y) -> str | None:
