@@ -188,3 +188,27 @@ def test_the_cli_prints_the_certified_digits(capsys, tmp_path):
     code, js, err = cli(capsys, "fit", data, "-t", "y", "--solver", "exact", "-q", "--json")
     record = json.loads(js)
     assert record["coef_digits"][0] >= 13 and record["intercept_digits"] >= 13
+
+
+@pytest.mark.parametrize("solver", ["rmsprop", "adagrad"])
+def test_divergence_under_a_per_coordinate_automatic_rate_says_what_to_do(solver):
+    """The automatic rate of RMSProp and AdaGrad is a share of the targets' spread: on raw
+    features 1e4 apart in scale it can diverge, and the error must not advise the
+    learning_rate='auto' that was used, nor the 2/L that bounds only plain steps."""
+    import gradfit
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(100, 2)) * [1.0, 1e4]
+    y = X @ [1.0, 1e-3] * 1000 + rng.normal(size=100) * 1000
+    with pytest.raises(gradfit.DivergenceError) as info:
+        gradfit.fit(X, y, solver=solver, standardize=False, max_iter=200)
+    text = str(info.value)
+    assert "use learning_rate='auto'" not in text and "2/L" not in text, text
+    assert "standardize" in text and "smaller learning_rate (e.g. learning_rate=" in text
+    suggested = float(re.search(r"e\.g\. learning_rate=([0-9.e+-]+)\)", text).group(1))
+    assert suggested < info.value.learning_rate
+    # the fit the message points to (a standardized one) does not diverge
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # it need not converge in 200 epochs
+        res = gradfit.fit(X, y, solver=solver, max_iter=200)
+    assert np.all(np.isfinite(res.coef))

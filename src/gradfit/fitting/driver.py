@@ -267,7 +267,8 @@ def run_solver(obj: Objective, P0, p: FitParams, hooks: Hooks, rng):
                          on_epoch_end=hooks.on_epoch_end(obj, rate) if hooks.on_epoch_end
                          else None,
                          resume_state=hooks.resume(optimizer) if hooks.resume else None,
-                         compiled_epoch=runner or _compiled_epoch(p, obj, rate[1]))
+                         compiled_epoch=runner or _compiled_epoch(p, obj, rate[1]),
+                         divergence_advice=_divergence_advice(p, rate[0]))
         return train(obj, BatchSource(obj.data, p.batch_size), P0, cfg, rng), rate[0], certifier
 
 
@@ -301,6 +302,21 @@ def make_result(obj: Objective, out, p: FitParams, lr0, certifier, info=None) ->
                if digits is not None else "")
         warn_user(f"{p.spec.name} did not converge: {reason}{got}. {_advice(p, obj)}")
     return res
+
+
+def _divergence_advice(p: FitParams, lr0) -> str | None:
+    """What to do when the loop diverges under the automatic rate of a per-coordinate rule
+    (a share of the targets' spread, not 1/L); None: the engine's fixed-rate advice."""
+    if p.learning_rate != "auto" or p.spec.auto_rate != "spread":
+        return None
+    smaller = f"{float(lr0) / 10:.3g}" if lr0 else "a smaller value"
+    units = ("" if p.standardize is not False else "let gradfit standardize (standardize="
+             "'auto', the default, or True), so that every coordinate's step is in comparable "
+             "units, or ")
+    return (f"{p.spec.name}'s automatic rate ({float(lr0 or 0):.3g}) is a share of the "
+            f"targets' spread, not a bound from the curvature: {units}pass a smaller "
+            f"learning_rate (e.g. learning_rate={smaller}), or use solver='nesterov' or "
+            "'lbfgs', whose automatic rate 1/L does not diverge on the squared loss")
 
 
 def _advice(p: FitParams, obj: Objective) -> str:

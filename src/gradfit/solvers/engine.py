@@ -66,6 +66,8 @@ class LoopConfig:
     # run(P, state, avg, n_avg, epoch, rng) -> (P, state, avg, n_avg, lr), the same updates as
     # the Python loop below (the reference path, used when this is None)
     compiled_epoch: Callable | None = None
+    # what a DivergenceError tells the user to do (None: the fixed-rate advice below)
+    divergence_advice: str | None = None
 
 
 @dataclass
@@ -98,17 +100,20 @@ def _diverged(f, P, f_start) -> bool:
     return (not np.isfinite(f)) or (not np.all(np.isfinite(P))) or f > 1e6 * (abs(f_start) + 1e-300)
 
 
-def _divergence_error(obj: Objective, lr: float, epoch: int) -> DivergenceError:
+def _divergence_error(obj: Objective, lr: float, epoch: int,
+                      advice: str | None = None) -> DivergenceError:
     try:
         with np.errstate(all="ignore"):
             safe = 2.0 / obj.lipschitz()
     except Exception:  # noqa: BLE001 - the message must survive a failing estimate
         safe = None
-    hint = f"the largest stable fixed rate for this data is 2/L = {safe:.6g}; " if safe else ""
+    hint = f"the largest stable fixed rate for this data is 2/L = {safe:.6g}; " if (
+        safe and advice is None) else ""  # 2/L bounds plain steps, not per-coordinate ones
     return DivergenceError(
         f"gradient descent diverged at epoch {epoch} with learning_rate={lr:.6g} (the objective "
-        f"became non-finite or exploded); {hint}use learning_rate='auto' (1/L, never diverges "
-        "on the squared loss) or a smaller rate",
+        f"became non-finite or exploded); {hint}"
+        + (advice or "use learning_rate='auto' (1/L, never diverges on the squared loss) or a "
+                     "smaller rate"),
         learning_rate=lr, safe_rate=safe, epoch=epoch)
 
 
@@ -142,7 +147,7 @@ def _start(obj: Objective, P0, cfg: LoopConfig) -> LoopState:
     coef, icpt = obj.to_original(P)
     s.history.append(0, f, G0, lr, 0.0, coef, icpt)
     if _diverged(f, P, f if np.isfinite(f) else 1.0):
-        raise _divergence_error(obj, lr, 0)
+        raise _divergence_error(obj, lr, 0, cfg.divergence_advice)
     return s
 
 
@@ -232,7 +237,7 @@ def _train(obj: Objective, source: BatchSource, P0, cfg: LoopConfig, rng) -> Loo
         current = s.avg if cfg.average else opt.position(s.P, s.state)
         loop.current = current
         if _diverged(s.f, current, s.f_start):
-            raise _divergence_error(obj, s.lr, epoch)
+            raise _divergence_error(obj, s.lr, epoch, cfg.divergence_advice)
         s.step_ref = s.lr if s.lr > 0 else s.step_ref
         where = s.P if source.full_batch else current
         Gn = _norm(obj.grad_mapping(where, s.g, s.step_ref))
