@@ -15,7 +15,8 @@ optimizer's records) costs 30-50 us, hundreds of times the arithmetic.  :func:`e
 returns a function that runs the same epoch in one compiled call: the same permutation (one
 ``rng.permutation(n)`` per epoch, so the generator advances as in the loop and checkpoints
 resume alike), the same sorted rows per batch, the same gradient in the same summation
-order as :func:`gradfit.model.kernels_numba.value_grad` (rows in tiles of 4, left to right), the
+order as :func:`gradfit.model.kernels_numba.value_grad` (predictions in its four lanes, gradient
+rows in groups of 4, left to right), the
 same optimizer arithmetic (gd, heavy ball, Nesterov with a constant beta, Adam), the same
 prox (none, l1, l2, elastic net with the per-coordinate weights ``c`` and Adam's metric) and
 the same running average.  The learning rates come from the fit's schedule: the built-in
@@ -61,6 +62,8 @@ try:  # numba is a core dependency; guarded so that a broken install still fits
     from numba import types
     from numba.core import cgutils
     from numba.extending import intrinsic
+
+    from gradfit.model.kernels_numba import lane_dot, lane_dot4
 except Exception:  # pragma: no cover - numba missing
     numba = None
 
@@ -156,6 +159,7 @@ if numba is not None:
         d = X.shape[1]
         k = P.shape[0]
         p = P.shape[1]
+        Z = np.empty((4, d))  # four rows, centred (kernels_numba._block_rows)
         pf = min(n, j0 * B + B + _AHEAD)  # rows up to order[pf - 1] were prefetched
         for t in range(j0 * B, pf):
             _prefetch_row(X, Y, order[t])
@@ -174,7 +178,7 @@ if numba is not None:
             else:
                 idx[:m] = order[start:start + m]
                 idx[:m].sort()
-            # Objective.raw_pass: v = w~ / sigma, b~; then kernels_numba._block_c's sums
+            # Objective.raw_pass: v = w~ / sigma, b~; then kernels_numba._block_rows's sums
             for q in range(k):
                 for j in range(d):
                     V[q, j] = P[q, j] / sigma[j]
@@ -193,18 +197,14 @@ if numba is not None:
                 i1 = idx[t + 1]
                 i2 = idx[t + 2]
                 i3 = idx[t + 3]
+                for j in range(d):  # kernels_numba._block_rows: centred once
+                    mj = mu[j]
+                    Z[0, j] = X[i0, j] - mj
+                    Z[1, j] = X[i1, j] - mj
+                    Z[2, j] = X[i2, j] - mj
+                    Z[3, j] = X[i3, j] - mj
                 for q in range(k):
-                    p0 = 0.0
-                    p1 = 0.0
-                    p2 = 0.0
-                    p3 = 0.0
-                    for j in range(d):
-                        mj = mu[j]
-                        vj = V[q, j]
-                        p0 += (X[i0, j] - mj) * vj
-                        p1 += (X[i1, j] - mj) * vj
-                        p2 += (X[i2, j] - mj) * vj
-                        p3 += (X[i3, j] - mj) * vj
+                    p0, p1, p2, p3 = lane_dot4(Z, V[q])
                     bq = bt[q]
                     c0 = _dloss(Y[i0, q] - (p0 + bq), sw[i0] if has_w else 1.0, loss, eps)
                     c1 = _dloss(Y[i1, q] - (p1 + bq), sw[i1] if has_w else 1.0, loss, eps)
@@ -215,21 +215,18 @@ if numba is not None:
                     acc[q, d] += c2
                     acc[q, d] += c3
                     for j in range(d):
-                        mj = mu[j]
-                        acc[q, j] += (c0 * (X[i0, j] - mj) + c1 * (X[i1, j] - mj)
-                                  + c2 * (X[i2, j] - mj) + c3 * (X[i3, j] - mj))
+                        acc[q, j] += c0 * Z[0, j] + c1 * Z[1, j] + c2 * Z[2, j] + c3 * Z[3, j]
                 t += 4
             while t < m:
                 i = idx[t]
                 s = sw[i] if has_w else 1.0
+                for j in range(d):
+                    Z[0, j] = X[i, j] - mu[j]
                 for q in range(k):
-                    pr = 0.0
-                    for j in range(d):
-                        pr += (X[i, j] - mu[j]) * V[q, j]
-                    cq = _dloss(Y[i, q] - (pr + bt[q]), s, loss, eps)
+                    cq = _dloss(Y[i, q] - (lane_dot(Z, 0, V[q]) + bt[q]), s, loss, eps)
                     acc[q, d] += cq
                     for j in range(d):
-                        acc[q, j] += cq * (X[i, j] - mu[j])
+                        acc[q, j] += cq * Z[0, j]
                 t += 1
             # Objective.batch_grad (gz / sigma, gb) / (m S / n), then per coordinate
             # x = prox(P - lr d, lr / metric);  P, state = after_step(x, P, state);
@@ -300,7 +297,7 @@ if numba is not None:
             return P[q, r] - lr * ((M1[q, r] / bc1) / (math.sqrt(M2[q, r] / bc2) + aeps))
         return P[q, r] - lr * g
 
-    @jit(fastmath=False)
+    @jit(fastmath=False, inline="always")
     def _dloss(r, s, loss, eps):
         """s * dloss/dp for r = y - p (kernels_numba._dloss, the derivative only)."""
         if loss == 0 or abs(r) <= eps:
