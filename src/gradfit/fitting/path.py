@@ -5,8 +5,9 @@ The same objective as every gradfit fit (the weighted mean squared error plus
 alpha * penalty, intercept unpenalized); scikit-learn's ``lasso_path(X, y, alphas=a)`` on
 centred data is ``gradfit.lasso_path(X, y, alphas=2 * a)``.  Along a path the working sets
 keep the cross products X~'x~_j of every feature that ever entered (one pass over X per
-batch of new features), so each alpha's correlations cost no pass: the path costs little
-more than its last, densest fit.
+batch of new features, or the whole X~'X~ once when X has at least as many rows as
+columns), so each alpha's correlations cost no pass: the path costs little more than its
+last, densest fit.
 """
 
 from __future__ import annotations
@@ -27,6 +28,11 @@ from gradfit.model.kernels import blas_single_thread
 from gradfit.solvers.working_set import WorkingSet, solve
 
 __all__ = ["PathResult", "lasso_path", "alpha_grid"]
+
+PATH_GRAM_MAX_D = 8192
+"""Up to this many features (a Gram of 512 MiB), a path on data with at least as many rows
+as features computes X~'X~ once (as scikit-learn's ``lasso_path`` does with
+``precompute="auto"``) instead of crossing the features as they enter."""
 
 
 @dataclass
@@ -121,6 +127,9 @@ def lasso_path(X, y, alphas=100, *, l1_ratio=1.0, eps=1e-3,
     with blas_single_thread():
         gram = gram_pass(InMemory(X, y2, sw)) if X.shape[1] <= GRAM_MAX_D else None
         prob = prepare(X, y2, sw, fit_intercept, gram=gram, mode="gram")
+        if gram is None and X.shape[0] >= X.shape[1] <= PATH_GRAM_MAX_D:
+            prob.cols.full_gram()  # scikit-learn's precompute="auto" (n > d): a path that
+            # grows dense would cross most features anyway, at twice syrk's multiplications
         sets = [WorkingSet(prob.cols, yt, "gram", c0=c0, yty=yty)
                 for yt, c0, yty, _ in prob.targets]
         grid = _grid(alphas, sets, prob.cols.S, l1_ratio, eps)

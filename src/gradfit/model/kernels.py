@@ -26,22 +26,37 @@ import numpy as np
 from gradfit.model.losses import get_loss
 from gradfit.model.sparse import is_sparse
 
-__all__ = ["value_grad", "BLOCK_ROWS", "blas_single_thread"]
+__all__ = ["value_grad", "BLOCK_ROWS", "blas_all_threads", "blas_single_thread"]
 
 BLOCK_ROWS = 8192
 _controller = None
 _NO_LIMIT = contextlib.nullcontext()
 
 
-def blas_single_thread():
-    """Context manager pinning BLAS to one thread (two threads are slower on tall-skinny
-    X' r here: OpenBLAS splits the short dimension)."""
+def _blas():
+    """threadpoolctl's controller and BLAS's thread count when first asked (its default)."""
     global _controller
     if _controller is None:
         from threadpoolctl import ThreadpoolController
 
-        _controller = ThreadpoolController()
-    return _controller.limit(limits=1, user_api="blas")
+        controller = ThreadpoolController()
+        threads = [lib.num_threads for lib in controller.lib_controllers
+                   if lib.user_api == "blas"]
+        _controller = (controller, max(threads, default=1))
+    return _controller
+
+
+def blas_single_thread():
+    """Context manager pinning BLAS to one thread (two threads are slower on tall-skinny
+    X' r here: OpenBLAS splits the short dimension)."""
+    return _blas()[0].limit(limits=1, user_api="blas")
+
+
+def blas_all_threads():
+    """Context manager giving BLAS its default thread count back, inside
+    :func:`blas_single_thread` (a big matrix product: X' B with B of many columns)."""
+    controller, threads = _blas()
+    return controller.limit(limits=threads, user_api="blas")
 
 
 def value_grad(X, y, sw, mu, v, b, loss="squared", epsilon=1.35):

@@ -50,6 +50,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.linalg import cho_factor, cho_solve
 
+from gradfit.model.kernels import blas_all_threads
 from gradfit.solvers import cd_kernels
 from gradfit.solvers.certificate import UNRELIABLE_RCOND, coefficient_digits, normwise_error
 
@@ -57,6 +58,10 @@ __all__ = ["Columns", "WorkingSet", "Outcome", "solve", "certify", "FIRST_SIZE"]
 
 FIRST_SIZE = 10
 """Features in the first working set (then at least doubling, as celer and skglm do)."""
+BIG_PRODUCT_COLUMNS = 32
+"""X~' B with B of at least this many columns runs on all BLAS threads."""
+GRAM_BLOCK_ROWS = 1024
+"""Rows per block of :meth:`Columns.full_gram` (a centred copy of 1024 rows at a time)."""
 AUTO_STEP_TOL = 1e-14
 """tol="auto": coordinate descent runs until its largest relative step is this small (or
 stops improving: the rounding floor)."""
@@ -64,7 +69,7 @@ AUTO_VIOLATION = 1e-10
 """tol="auto": a feature outside the working set with |c_j| > (1 + this) lam1 is added."""
 PATIENCE = 20
 """Epochs without a new smallest relative step that end coordinate descent (rounding)."""
-CHECK_EVERY = 5
+CHECK_EVERY = 1
 """Epochs between two duality-gap checks of a working set (numeric tol)."""
 INNER_SHARE = 0.3
 """A working set is solved to this share of the final relative gap (numeric tol)."""
@@ -128,11 +133,33 @@ class Columns:
         return B
 
     def xt(self, v):
-        """X~' v for v of shape (n,) or (n, m): one pass over X (BLAS)."""
+        """X~' v for v of shape (n,) or (n, m): one pass over X (BLAS; a matrix product of
+        at least :data:`BIG_PRODUCT_COLUMNS` columns on all BLAS threads)."""
         u = v if self.root is None else (v * self.root if v.ndim == 1 else
                                          v * self.root[:, None])
         self.passes += 1
-        return self.X.T @ u - np.multiply.outer(self.mu, u.sum(axis=0))
+        if u.ndim == 2 and u.shape[1] >= BIG_PRODUCT_COLUMNS:  # a matrix product: BLAS's
+            with blas_all_threads():  # threads pay off (not on the tall-skinny X' r)
+                prod = self.X.T @ u
+        else:
+            prod = self.X.T @ u
+        return prod - np.multiply.outer(self.mu, u.sum(axis=0))
+
+    def full_gram(self):
+        """Compute and keep X~'X~ (d, d) in one pass over X: row blocks centred (and
+        weighted), their products by BLAS's syrk on all its threads; every later
+        :meth:`cross` is then a lookup.  Half the multiplications of crossing every feature
+        one batch at a time."""
+        G = np.zeros((self.d, self.d))
+        with blas_all_threads():
+            for start in range(0, self.n, GRAM_BLOCK_ROWS):
+                B = self.X[start:start + GRAM_BLOCK_ROWS] - self.mu
+                if self.root is not None:
+                    B *= self.root[start:start + GRAM_BLOCK_ROWS, None]
+                G += B.T @ B  # numpy: syrk, the lower half mirrored
+        self.passes += 1
+        self.gram = G
+        return G
 
     def cross(self, idx):
         """X~' X~[:, idx], (d, m): from the Gram matrix when known, else one pass."""
