@@ -54,7 +54,6 @@ from functools import partial
 
 import numpy as np
 from scipy.linalg import get_lapack_funcs, qr
-from threadpoolctl import ThreadpoolController
 
 from gradfit.model.backend import InMemory, capabilities
 from gradfit.model.gram import (
@@ -65,6 +64,7 @@ from gradfit.model.gram import (
     gram_pass,
     iter_blocks,
 )
+from gradfit.model.kernels import blas_single_thread
 from gradfit.model.sparse import dense_rows
 from gradfit.solvers.certificate import coefficient_digits, normwise_error
 from gradfit.solvers.exact_sparse import GRAM_MAX_D as SPARSE_GRAM_MAX_D
@@ -90,17 +90,6 @@ _LONGDOUBLE_IS_EXTENDED = np.finfo(np.longdouble).eps < 1e-18
 _EXACT_MAX_CELLS = 20_000  # exact rational arithmetic for small problems
 _GRAM_RCOND = 1e-10  # below this reciprocal condition of the scaled Gram: blocked TSQR instead
 _THREADED_QR_FLOPS = 1e9  # dense QR below this many n*d*d runs on one BLAS thread
-_controller: ThreadpoolController | None = None
-
-
-def _one_blas_thread():
-    """Context manager limiting BLAS to one thread.  On this kind of tall-skinny or small work
-    OpenBLAS threads cost more than they give (measured 1.1-4x slower with 2 threads, worse on
-    a loaded machine)."""
-    global _controller
-    if _controller is None:
-        _controller = ThreadpoolController()
-    return _controller.limit(limits=1, user_api="blas")
 
 
 # --------------------------------------------------------------------------- arithmetic
@@ -652,7 +641,8 @@ def solve_exact(X, y, sample_weight=None, fit_intercept=True, alpha=0.0, *, meth
     n, d = X.shape
     stats = accumulate_stats(iter_blocks(X, y2, sw, block_rows))
     threads = n * d * d > _THREADED_QR_FLOPS and d >= 256  # wide data: BLAS-3 on every core
-    with nullcontext() if threads else _one_blas_thread():
+    with nullcontext() if threads else blas_single_thread():  # small work: one thread
+        # (OpenBLAS threads measured 1.1-4x slower here with 2 threads)
         w, b, info = solve_backend(data, fit_intercept=fit_intercept, alpha=float(alpha),
                                    factor="tsqr" if method == "dense" else "auto",
                                    arithmetic=arithmetic, stats=stats)
