@@ -72,21 +72,30 @@ def test_path_sorts_the_grid_and_says_what_is_wrong():
 
 
 @pytest.mark.parametrize("fit_intercept", [True, False])
-def test_path_on_tall_data_computes_the_gram_once_and_agrees(monkeypatch, fit_intercept):
-    """n >= d beyond the Gram statistics' limit (d = 300): the path forms X~'X~ once (as
-    scikit-learn's precompute="auto"), with weights; the fits are scikit-learn's Lasso at
-    those alphas and the same as crossing the features one batch at a time."""
+def test_path_on_tall_data_forms_the_gram_once_and_agrees(monkeypatch, fit_intercept):
+    """n >= d beyond the Gram statistics' limit (d = 300): once the working sets pass a share
+    of the features the path forms X~'X~ in one pass (as scikit-learn's precompute="auto"),
+    with weights; the fits are scikit-learn's Lasso at those alphas, the same whether the
+    Gram is formed at once, after some batches (the default share) or never."""
     from gradfit.fitting import path as path_module
 
     X, y, sw = problem(23, n=400, d=300, informative=8, weights=True)
-    grid = gradfit.lasso_path(X, y, 10, sample_weight=sw, eps=2e-2,
+    grid = gradfit.lasso_path(X, y, 10, sample_weight=sw, eps=2e-3,
                               fit_intercept=fit_intercept).alphas
-    once = gradfit.lasso_path(X, y, grid, sample_weight=sw, fit_intercept=fit_intercept)
+
+    def run():
+        return gradfit.lasso_path(X, y, grid, sample_weight=sw, fit_intercept=fit_intercept)
+
+    default = run()
+    monkeypatch.setattr(path_module, "PATH_GRAM_SHARE", 0.0)
+    once = run()
     assert once.converged.all() and once.info["passes"] == 2, once.info  # X~'y~, X~'X~
     monkeypatch.setattr(path_module, "PATH_GRAM_MAX_D", 0)
-    crossed = gradfit.lasso_path(X, y, grid, sample_weight=sw, fit_intercept=fit_intercept)
-    assert crossed.info["passes"] > 2
-    np.testing.assert_allclose(once.coef, crossed.coef, rtol=1e-9, atol=1e-12)
+    crossed = run()
+    assert crossed.info["passes"] > default.info["passes"] > 2  # some batches, then the Gram
+    assert max(np.count_nonzero(c) for c in default.coef) > 300 * path_module.PATH_GRAM_SHARE
+    for other in (default, crossed):
+        np.testing.assert_allclose(once.coef, other.coef, rtol=1e-9, atol=1e-12)
     for i in (4, 9):
         ref = sk_ref(X, y, sw, grid[i] / 2, 1.0, fit_intercept=fit_intercept)
         np.testing.assert_allclose(once.coef[i], ref.coef_, rtol=1e-6, atol=1e-9)

@@ -32,7 +32,13 @@ __all__ = ["PathResult", "lasso_path", "alpha_grid"]
 PATH_GRAM_MAX_D = 8192
 """Up to this many features (a Gram of 512 MiB), a path on data with at least as many rows
 as features computes X~'X~ once (as scikit-learn's ``lasso_path`` does with
-``precompute="auto"``) instead of crossing the features as they enter."""
+``precompute="auto"``) when its working sets grow past :data:`PATH_GRAM_SHARE` of the
+features, instead of crossing every feature as it enters (twice syrk's multiplications for
+a path that ends dense)."""
+PATH_GRAM_SHARE = 1 / 8
+"""The share of the features crossed one batch at a time before the whole Gram is formed:
+a path that stays sparser never pays for it, one that grows dense pays at most 1/4 of a
+Gram's cost in batches first."""
 
 
 @dataclass
@@ -128,8 +134,7 @@ def lasso_path(X, y, alphas=100, *, l1_ratio=1.0, eps=1e-3,
         gram = gram_pass(InMemory(X, y2, sw)) if X.shape[1] <= GRAM_MAX_D else None
         prob = prepare(X, y2, sw, fit_intercept, gram=gram, mode="gram")
         if gram is None and X.shape[0] >= X.shape[1] <= PATH_GRAM_MAX_D:
-            prob.cols.full_gram()  # scikit-learn's precompute="auto" (n > d): a path that
-            # grows dense would cross most features anyway, at twice syrk's multiplications
+            prob.cols.gram_after = X.shape[1] * PATH_GRAM_SHARE
         sets = [WorkingSet(prob.cols, yt, "gram", c0=c0, yty=yty)
                 for yt, c0, yty, _ in prob.targets]
         grid = _grid(alphas, sets, prob.cols.S, l1_ratio, eps)

@@ -109,6 +109,8 @@ class Columns:
             norms2 = np.diag(gram).copy() if gram is not None else self._norms2()
         self.norms2 = np.maximum(np.asarray(norms2, dtype=float), 0.0)
         self.passes = 0
+        self.crossed = 0  # features crossed one batch at a time so far
+        self.gram_after = None  # cross(): form the whole Gram once this many were crossed
 
     def _norms2(self):
         out = np.zeros(self.d)
@@ -162,9 +164,15 @@ class Columns:
         return G
 
     def cross(self, idx):
-        """X~' X~[:, idx], (d, m): from the Gram matrix when known, else one pass."""
+        """X~' X~[:, idx], (d, m): from the Gram matrix when known, else one pass.  With
+        ``gram_after`` set, the batch that would bring the features crossed to that many
+        forms the whole Gram instead (:meth:`full_gram`; a path that grows dense)."""
+        if self.gram is None and self.gram_after is not None and \
+                self.crossed + len(idx) >= self.gram_after:
+            self.full_gram()
         if self.gram is not None:
             return self.gram[:, idx]
+        self.crossed += len(idx)
         return self.xt(self.block(idx, out=np.empty((self.n, len(idx)), order="F")))
 
 
