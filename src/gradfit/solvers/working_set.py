@@ -60,8 +60,9 @@ FIRST_SIZE = 10
 """Features in the first working set (then at least doubling, as celer and skglm do)."""
 BIG_PRODUCT_COLUMNS = 32
 """X~' B with B of at least this many columns runs on all BLAS threads."""
-GRAM_BLOCK_ROWS = 1024
-"""Rows per block of :meth:`Columns.full_gram` (a centred copy of 1024 rows at a time)."""
+GRAM_BLOCK_VALUES = 1 << 22
+"""Values per block of :meth:`Columns.full_gram` (a centred copy of 32 MiB at a time, at
+least 1024 rows): fewer, larger syrk calls and fewer d x d additions."""
 AUTO_STEP_TOL = 1e-14
 """tol="auto": coordinate descent runs until its largest relative step is this small (or
 stops improving: the rounding floor)."""
@@ -153,11 +154,12 @@ class Columns:
         :meth:`cross` is then a lookup.  Half the multiplications of crossing every feature
         one batch at a time."""
         G = np.zeros((self.d, self.d))
+        rows = max(1024, GRAM_BLOCK_VALUES // max(self.d, 1))
         with blas_all_threads():
-            for start in range(0, self.n, GRAM_BLOCK_ROWS):
-                B = self.X[start:start + GRAM_BLOCK_ROWS] - self.mu
+            for start in range(0, self.n, rows):
+                B = self.X[start:start + rows] - self.mu
                 if self.root is not None:
-                    B *= self.root[start:start + GRAM_BLOCK_ROWS, None]
+                    B *= self.root[start:start + rows, None]
                 G += B.T @ B  # numpy: syrk, the lower half mirrored
         self.passes += 1
         self.gram = G
@@ -254,9 +256,10 @@ class WorkingSet:
             return self.c0.copy(), self.yty
         if self.mode == "gram":
             w = self.w
-            c = self.c0 - (self.C[:, :m] @ w if m else 0.0)
-            rr = self.yty - 2.0 * float(self.q @ w) + float(w @ self.Q @ w)
-            return c, rr
+            Cw = self.C[:, :m] @ w  # X~'X~_W w for every feature: one (d, m) product
+            # w'Qw from its working-set rows (Q is C[idx, :m] symmetrised): no (m, m) product
+            rr = self.yty - 2.0 * float(self.q @ w) + float(w @ Cw[self.idx])
+            return self.c0 - Cw, rr
         r = self.yt - self.buf[:, :m] @ self.w if m else self.yt.copy()
         return self.cols.xt(r), float(r @ r)
 
