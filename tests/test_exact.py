@@ -289,6 +289,27 @@ def test_stats_merge_equals_single_pass():
     assert whole.gram.shape == (4, 4) and whole.xty.shape == (4, 2) and whole.yty.shape == (2, 2)
 
 
+@pytest.mark.parametrize("weights", [False, True])
+def test_threaded_statistics_are_the_one_thread_bits(monkeypatch, weights):
+    """The Gram statistics computed on several threads are merged in the blocks' order: the
+    same bits as one thread (and gram_pass takes the threads from THREADED_MIN_CELLS on)."""
+    from gradfit.model import gram
+    from gradfit.model.backend import InMemory
+
+    X, Y, rng = _problem(n=5000, d=6, k=2)
+    sw = rng.uniform(0, 2, len(Y)) if weights else None
+    one = accumulate_stats(iter_blocks(X, Y, sw, block_rows=300))
+    for threads in (2, 3):
+        many = accumulate_stats(iter_blocks(X, Y, sw, block_rows=300), threads)
+        for field in ("n_rows", "weight", "mean", "cross"):
+            assert np.array_equal(getattr(many, field), getattr(one, field)), field
+    serial = gram.gram_pass(InMemory(X, Y, sw))
+    monkeypatch.setattr(gram, "_threads", lambda X: 3)  # threads even on a 1-core machine
+    threaded = gram.gram_pass(InMemory(X, Y, sw))
+    assert np.array_equal(threaded.cross, serial.cross)
+    assert np.array_equal(threaded.mean, serial.mean)
+
+
 def test_stats_match_definition():
     X, y, rng = _problem(n=300, d=3)
     sw = rng.uniform(0, 2, len(y))

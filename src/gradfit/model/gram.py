@@ -157,20 +157,54 @@ def _centre(A, s, weight, out):
     return Z, shift + mean
 
 
-def accumulate_stats(blocks) -> GramStats:
+def accumulate_stats(blocks, threads: int = 1) -> GramStats:
     """Merge :func:`block_stats` over an iterable of ``(X_block, y_block, sw_block)``.
 
-    ``sw_block`` may be None (unit weights).  One pass; memory is one block-sized buffer.
+    ``sw_block`` may be None (unit weights).  One pass; memory is one block-sized buffer (per
+    thread).  With ``threads > 1`` the blocks' statistics are computed on that many threads
+    (numpy and BLAS release the GIL; BLAS pinned to one thread meanwhile) and merged in the
+    blocks' order afterwards: the same bits as one thread.
     """
+    if threads > 1:
+        return _accumulate_threaded(blocks, threads)
     total, buf = None, None
     for Xb, yb, sb in blocks:
-        width = Xb.shape[1] + (1 if np.ndim(yb) == 1 else np.shape(yb)[1])
-        if buf is None or buf.shape[0] < len(Xb) or buf.shape[1] != width:
-            buf = np.empty((len(Xb), width))
+        buf = _buffer(buf, Xb, yb)
         stats = block_stats(Xb, yb, sb, out=buf)
         total = stats if total is None else total.merge(stats)
     if total is None:
         raise ValueError("accumulate_stats needs at least one block")
+    return total
+
+
+def _buffer(buf, Xb, yb):
+    """A work buffer for ``block_stats`` of this block: ``buf`` when it fits, else a new one."""
+    width = Xb.shape[1] + (1 if np.ndim(yb) == 1 else np.shape(yb)[1])
+    if buf is None or buf.shape[0] < len(Xb) or buf.shape[1] != width:
+        buf = np.empty((len(Xb), width))
+    return buf
+
+
+def _accumulate_threaded(blocks, threads: int) -> GramStats:
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from gradfit.model.kernels import blas_single_thread
+
+    local = threading.local()
+
+    def stats(block):
+        Xb, yb, sb = block
+        local.buf = _buffer(getattr(local, "buf", None), Xb, yb)
+        return block_stats(Xb, yb, sb, out=local.buf)
+
+    with blas_single_thread(), ThreadPoolExecutor(threads) as pool:
+        parts = list(pool.map(stats, blocks))
+    if not parts:
+        raise ValueError("accumulate_stats needs at least one block")
+    total = parts[0]
+    for part in parts[1:]:  # the blocks' order, as one thread merges them
+        total = total.merge(part)
     return total
 
 
@@ -201,6 +235,26 @@ def gram_pass(data) -> GramStats:
     of the backend's blocks, so no copy of X is made), merged in the backend's fixed order.
     A sparse block is one block (its products cost O(nnz), the d x d result is formed once)."""
     (stats,) = data.map_reduce(lambda X, Y, s: (block_stats(X, Y, s) if is_sparse(X) else
-                                                accumulate_stats(iter_blocks(X, Y, s)),),
+                                                accumulate_stats(iter_blocks(X, Y, s),
+                                                                 _threads(X)),),
                                combine=lambda a, b: (a[0].merge(b[0]),))
     return stats
+
+
+THREADED_MIN_CELLS = 1 << 21
+"""From this many values on, a dense block's Gram statistics are computed on every core
+(:func:`accumulate_stats` with threads; the same bits)."""
+
+
+def _threads(X) -> int:
+    """Threads for the Gram statistics of dense X: the cores this process may use (at most
+    8) from :data:`THREADED_MIN_CELLS` values on, else 1."""
+    import os
+
+    if X.shape[0] * X.shape[1] < THREADED_MIN_CELLS:
+        return 1
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # pragma: no cover - not Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(8, cores))
