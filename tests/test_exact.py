@@ -304,7 +304,7 @@ def test_threaded_statistics_are_the_one_thread_bits(monkeypatch, weights):
         for field in ("n_rows", "weight", "mean", "cross"):
             assert np.array_equal(getattr(many, field), getattr(one, field)), field
     serial = gram.gram_pass(InMemory(X, Y, sw))
-    monkeypatch.setattr(gram, "_threads", lambda X: 3)  # threads even on a 1-core machine
+    monkeypatch.setattr(gram, "stats_threads", lambda X: 3)  # threads even on a 1-core machine
     threaded = gram.gram_pass(InMemory(X, Y, sw))
     assert np.array_equal(threaded.cross, serial.cross)
     assert np.array_equal(threaded.mean, serial.mean)

@@ -25,7 +25,7 @@ from gradfit.model.sparse import gram_stats as sparse_gram_stats
 from gradfit.model.sparse import is_sparse
 
 __all__ = ["GramStats", "accumulate_stats", "block_stats", "default_block_rows", "gram_pass",
-           "iter_blocks"]
+           "iter_blocks", "stats_threads"]
 
 _BLOCK_BYTES = 2**20  # about 1 MiB of float64 per row block
 
@@ -236,7 +236,7 @@ def gram_pass(data) -> GramStats:
     A sparse block is one block (its products cost O(nnz), the d x d result is formed once)."""
     (stats,) = data.map_reduce(lambda X, Y, s: (block_stats(X, Y, s) if is_sparse(X) else
                                                 accumulate_stats(iter_blocks(X, Y, s),
-                                                                 _threads(X)),),
+                                                                 stats_threads(X)),),
                                combine=lambda a, b: (a[0].merge(b[0]),))
     return stats
 
@@ -246,7 +246,7 @@ THREADED_MIN_CELLS = 1 << 21
 (:func:`accumulate_stats` with threads; the same bits)."""
 
 
-def _threads(X) -> int:
+def stats_threads(X) -> int:
     """Threads for the Gram statistics of dense X: the cores this process may use (at most
     8) from :data:`THREADED_MIN_CELLS` values on, else 1."""
     import os

@@ -63,6 +63,7 @@ from gradfit.model.gram import (
     default_block_rows,
     gram_pass,
     iter_blocks,
+    stats_threads,
 )
 from gradfit.model.kernels import blas_single_thread
 from gradfit.model.sparse import dense_rows
@@ -639,7 +640,7 @@ def solve_exact(X, y, sample_weight=None, fit_intercept=True, alpha=0.0, *, meth
     sw = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
     data = InMemory(X, y2, sw)
     n, d = X.shape
-    stats = accumulate_stats(iter_blocks(X, y2, sw, block_rows))
+    stats = accumulate_stats(iter_blocks(X, y2, sw, block_rows), stats_threads(X))
     threads = n * d * d > _THREADED_QR_FLOPS and d >= 256  # wide data: BLAS-3 on every core
     with nullcontext() if threads else blas_single_thread():  # small work: one thread
         # (OpenBLAS threads measured 1.1-4x slower here with 2 threads)
