@@ -248,10 +248,13 @@ THREADED_MIN_CELLS = 1 << 21
 
 def stats_threads(X) -> int:
     """Threads for the Gram statistics of dense X: the cores this process may use (at most
-    8) from :data:`THREADED_MIN_CELLS` values on, else 1."""
+    8) from :data:`THREADED_MIN_CELLS` values on, else 1; and 1 off the main thread (a Dask
+    worker's task, a caller's own threads: their cores are spoken for)."""
     import os
+    import threading
 
-    if X.shape[0] * X.shape[1] < THREADED_MIN_CELLS:
+    if X.shape[0] * X.shape[1] < THREADED_MIN_CELLS or \
+            threading.current_thread() is not threading.main_thread():
         return 1
     try:
         cores = len(os.sched_getaffinity(0))
