@@ -115,12 +115,17 @@ class Columns:
 
     def _norms2(self):
         out = np.zeros(self.d)
-        for start in range(0, self.n, 4096):
-            B = self.X[start:start + 4096] - self.mu
-            if self.root is not None:
-                B *= self.root[start:start + 4096, None]
+        for B in self._centred_rows(4096):
             out += np.einsum("ij,ij->j", B, B)
         return out
+
+    def _centred_rows(self, rows):
+        """X~ in blocks of ``rows`` rows: each a fresh centred (and weighted) copy."""
+        for start in range(0, self.n, rows):
+            B = self.X[start:start + rows] - self.mu
+            if self.root is not None:
+                B *= self.root[start:start + rows, None]
+            yield B
 
     def target(self, y, ybar):
         """y~ = sqrt(s) (y - ybar) for one output."""
@@ -154,12 +159,8 @@ class Columns:
         :meth:`cross` is then a lookup.  Half the multiplications of crossing every feature
         one batch at a time."""
         G = np.zeros((self.d, self.d))
-        rows = max(1024, GRAM_BLOCK_VALUES // max(self.d, 1))
         with blas_all_threads():
-            for start in range(0, self.n, rows):
-                B = self.X[start:start + rows] - self.mu
-                if self.root is not None:
-                    B *= self.root[start:start + rows, None]
+            for B in self._centred_rows(max(1024, GRAM_BLOCK_VALUES // max(self.d, 1))):
                 G += B.T @ B  # numpy: syrk, the lower half mirrored
         self.passes += 1
         self.gram = G
