@@ -73,10 +73,11 @@ def test_path_sorts_the_grid_and_says_what_is_wrong():
 
 @pytest.mark.parametrize("fit_intercept", [True, False])
 def test_path_on_tall_data_forms_the_gram_once_and_agrees(monkeypatch, fit_intercept):
-    """n >= d beyond the Gram statistics' limit (d = 300): once the working sets pass a share
-    of the features the path forms X~'X~ in one pass (as scikit-learn's precompute="auto"),
-    with weights; the fits are scikit-learn's Lasso at those alphas, the same whether the
-    Gram is formed at once, after some batches (the default share) or never."""
+    """n >= d beyond the Gram statistics' limit (d = 300): a grid reaching below
+    PATH_GRAM_DENSE x alpha_max forms X~'X~ in one pass first (as scikit-learn's
+    precompute="auto"); one that stays above it crosses a share of the features in batches
+    first; with weights.  The fits are scikit-learn's Lasso at those alphas, the same whether
+    the Gram is formed at once, after some batches or never."""
     from gradfit.fitting import path as path_module
 
     X, y, sw = problem(23, n=400, d=300, informative=8, weights=True)
@@ -86,17 +87,30 @@ def test_path_on_tall_data_forms_the_gram_once_and_agrees(monkeypatch, fit_inter
     def run():
         return gradfit.lasso_path(X, y, grid, sample_weight=sw, fit_intercept=fit_intercept)
 
-    default = run()
-    monkeypatch.setattr(path_module, "PATH_GRAM_SHARE", 0.0)
-    once = run()
+    once = run()  # the grid goes down to 2e-3 alpha_max: the Gram at once
     assert once.converged.all() and once.info["passes"] == 2, once.info  # X~'y~, X~'X~
+    monkeypatch.setattr(path_module, "PATH_GRAM_DENSE", 0.0)
+    batches = run()
     monkeypatch.setattr(path_module, "PATH_GRAM_MAX_D", 0)
     crossed = run()
-    assert crossed.info["passes"] > default.info["passes"] > 2  # some batches, then the Gram
-    assert max(np.count_nonzero(c) for c in default.coef) > 300 * path_module.PATH_GRAM_SHARE
-    for other in (default, crossed):
+    assert crossed.info["passes"] > batches.info["passes"] > 2  # some batches, then the Gram
+    assert max(np.count_nonzero(c) for c in batches.coef) > 300 * path_module.PATH_GRAM_SHARE
+    for other in (batches, crossed):
         np.testing.assert_allclose(once.coef, other.coef, rtol=1e-9, atol=1e-12)
     for i in (4, 9):
         ref = sk_ref(X, y, sw, grid[i] / 2, 1.0, fit_intercept=fit_intercept)
         np.testing.assert_allclose(once.coef[i], ref.coef_, rtol=1e-6, atol=1e-9)
         np.testing.assert_allclose(once.intercept[i], ref.intercept_, rtol=1e-6, atol=1e-9)
+
+
+def test_a_path_that_stays_sparse_never_forms_the_gram():
+    """A grid above PATH_GRAM_DENSE x alpha_max on tall data with few relevant features:
+    the working sets stay small, so only their columns are crossed (no d x d Gram)."""
+    X, y, _ = problem(24, n=600, d=400, informative=3)
+    top = gradfit.lasso_path(X, y, 1).alphas[0]
+    path = gradfit.lasso_path(X, y, np.geomspace(top, 0.3 * top, 5))
+    assert path.converged.all()
+    assert max(np.count_nonzero(c) for c in path.coef) < 400 * 0.125
+    assert path.info["passes"] > 1  # batches crossed, but never the whole Gram
+    ref = sk_ref(X, y, None, path.alphas[-1] / 2, 1.0)
+    np.testing.assert_allclose(path.coef[-1], ref.coef_, rtol=1e-6, atol=1e-9)

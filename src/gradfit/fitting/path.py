@@ -32,13 +32,19 @@ __all__ = ["PathResult", "lasso_path", "alpha_grid"]
 PATH_GRAM_MAX_D = 8192
 """Up to this many features (a Gram of 512 MiB), a path on data with at least as many rows
 as features computes X~'X~ once (as scikit-learn's ``lasso_path`` does with
-``precompute="auto"``) when its working sets grow past :data:`PATH_GRAM_SHARE` of the
-features, instead of crossing every feature as it enters (twice syrk's multiplications for
-a path that ends dense)."""
+``precompute="auto"``) instead of crossing every feature as it enters (twice syrk's
+multiplications for a path that ends dense): at once when its grid reaches below
+:data:`PATH_GRAM_DENSE` x alpha_max, else when its working sets grow past
+:data:`PATH_GRAM_SHARE` of the features."""
+PATH_GRAM_DENSE = 0.1
+"""A grid whose smallest alpha is below this share of alpha_max forms the Gram first: such a
+path ends with most features in its working sets (scikit-learn's default grid goes down to
+1e-3 alpha_max), and crossing the first ones in batches would only add to the Gram's cost."""
 PATH_GRAM_SHARE = 1 / 8
-"""The share of the features crossed one batch at a time before the whole Gram is formed:
-a path that stays sparser never pays for it, one that grows dense pays at most 1/4 of a
-Gram's cost in batches first."""
+"""The share of the features crossed one batch at a time before the whole Gram is formed
+(a grid that stays above :data:`PATH_GRAM_DENSE` x alpha_max): a path that stays sparser
+never pays for it, one that grows dense pays at most 1/4 of a Gram's cost in batches
+first."""
 
 
 @dataclass
@@ -133,11 +139,12 @@ def lasso_path(X, y, alphas=100, *, l1_ratio=1.0, eps=1e-3,
     with blas_single_thread():
         gram = gram_pass(InMemory(X, y2, sw)) if X.shape[1] <= GRAM_MAX_D else None
         prob = prepare(X, y2, sw, fit_intercept, gram=gram, mode="gram")
-        if gram is None and X.shape[0] >= X.shape[1] <= PATH_GRAM_MAX_D:
-            prob.cols.gram_after = X.shape[1] * PATH_GRAM_SHARE
         sets = [WorkingSet(prob.cols, yt, "gram", c0=c0, yty=yty)
                 for yt, c0, yty, _ in prob.targets]
         grid = _grid(alphas, sets, prob.cols.S, l1_ratio, eps)
+        if gram is None and X.shape[0] >= X.shape[1] <= PATH_GRAM_MAX_D:
+            dense = grid[-1] < PATH_GRAM_DENSE * _alpha_max(sets, prob.cols.S, l1_ratio)
+            prob.cols.gram_after = 0 if dense else X.shape[1] * PATH_GRAM_SHARE
         half_S = prob.cols.S / 2.0
         d, k, m = X.shape[1], len(sets), len(grid)
         coef = np.zeros((m, d, k))
@@ -167,12 +174,20 @@ def lasso_path(X, y, alphas=100, *, l1_ratio=1.0, eps=1e-3,
                       time.perf_counter() - t0, info)
 
 
+def _c0_max(sets):
+    return max(float(np.abs(ws.c0).max()) for ws in sets)
+
+
+def _alpha_max(sets, S, l1_ratio):
+    """The smallest alpha whose fit is all zeros (the top of :func:`alpha_grid`)."""
+    return float(alpha_grid(_c0_max(sets), S, l1_ratio, 1, 1.0)[0])
+
+
 def _grid(alphas, sets, S, l1_ratio, eps):
     if isinstance(alphas, numbers.Integral) and not isinstance(alphas, bool):
         if alphas < 1:
             raise InputError(f"alphas={alphas}: a grid needs at least one alpha")
-        c0_max = max(float(np.abs(ws.c0).max()) for ws in sets)
-        return alpha_grid(c0_max, S, l1_ratio, int(alphas), float(eps))
+        return alpha_grid(_c0_max(sets), S, l1_ratio, int(alphas), float(eps))
     try:
         grid = np.asarray(alphas, dtype=float).ravel()
     except (TypeError, ValueError):

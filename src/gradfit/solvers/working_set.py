@@ -49,6 +49,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from scipy.linalg import cho_factor, cho_solve
+from scipy.linalg.blas import dsyrk
 
 from gradfit.model.kernels import blas_all_threads
 from gradfit.solvers import cd_kernels
@@ -94,7 +95,9 @@ class Columns:
     S : float
         The sum of the weights.
     gram : ndarray (d, d) or None
-        X~'X~ when known (from the Gram statistics): columns then cost no pass.
+        X~'X~ when known (from the Gram statistics): columns then cost no pass.  Kept
+        exactly symmetric (averaged with its transpose once if it is not), so that a
+        working set's block of it needs no averaging.
     norms2 : ndarray (d,) or None
         ||x~_j||^2 (the Gram diagonal); from one pass when not given.
     """
@@ -105,6 +108,8 @@ class Columns:
         self.root = None if sw is None else np.sqrt(np.asarray(sw, dtype=float))
         self.mu = np.asarray(mu, dtype=float)
         self.S = float(S)
+        if gram is not None and not np.array_equal(gram, gram.T):
+            gram = 0.5 * (gram + gram.T)
         self.gram = gram
         if norms2 is None:
             norms2 = np.diag(gram).copy() if gram is not None else self._norms2()
@@ -148,23 +153,27 @@ class Columns:
         self.passes += 1
         if u.ndim == 2 and u.shape[1] >= BIG_PRODUCT_COLUMNS:  # a matrix product: BLAS's
             with blas_all_threads():  # threads pay off (not on the tall-skinny X' r)
-                prod = self.X.T @ u
-        else:
-            prod = self.X.T @ u
+                prod = (u.T @ self.X).T
+        else:  # (u' X)': OpenBLAS streams X faster this way round than X' u (10 columns of
+            prod = (u.T @ self.X).T  # 5000 x 2000: 7 ms against 11-19 ms)
         return prod - np.multiply.outer(self.mu, u.sum(axis=0))
 
     def full_gram(self):
         """Compute and keep X~'X~ (d, d) in one pass over X: row blocks centred (and
-        weighted), their products by BLAS's syrk on all its threads; every later
-        :meth:`cross` is then a lookup.  Half the multiplications of crossing every feature
-        one batch at a time."""
-        G = np.zeros((self.d, self.d))
+        weighted), their products accumulated in place by BLAS's syrk (upper triangle,
+        ``G += B'B``) on all its threads, mirrored once at the end (exactly symmetric);
+        every later :meth:`cross` is then a lookup.  Half the multiplications of crossing
+        every feature one batch at a time."""
+        G = np.zeros((self.d, self.d), order="F")
         with blas_all_threads():
             for B in self._centred_rows(max(1024, GRAM_BLOCK_VALUES // max(self.d, 1))):
-                G += B.T @ B  # numpy: syrk, the lower half mirrored
+                # B (rows, d) row-major is B' column-major: syrk's G += (B')(B')'
+                G = dsyrk(1.0, B.T, beta=1.0, c=G, trans=0, lower=0, overwrite_c=1)
+        upper = np.triu_indices(self.d, 1)
+        G.T[upper] = G[upper]  # the lower triangle from the upper one
         self.passes += 1
-        self.gram = G
-        return G
+        self.gram = np.ascontiguousarray(G)
+        return self.gram
 
     def cross(self, idx):
         """X~' X~[:, idx], (d, m): from the Gram matrix when known, else one pass.  With
@@ -206,6 +215,7 @@ class WorkingSet:
         self.q = np.zeros(0)  # X~_W' y~
         self.buf = None  # (n, capacity) columns of the working set ("residual")
         self.C = None  # (d, capacity) cross products ("gram")
+        self.from_gram = False  # C's columns all taken from cols.gram (Q is C[idx, :m])
 
     @property
     def m(self) -> int:
@@ -226,8 +236,15 @@ class WorkingSet:
             self.C = _grow(self.C, (self.cols.d, m1), axis=1)
             self.C[:, m0:m1] = self.cols.cross(new)
             idx = np.concatenate([self.idx, new])
-            Q = self.C[idx, :m1]
-            Q = 0.5 * (Q + Q.T)
+            G = self.cols.gram
+            if G is not None:  # exactly symmetric: its block as it is
+                if not self.from_gram:  # earlier columns were crossed in batches
+                    self.C[:, :m0] = G[:, self.idx]
+                    self.from_gram = True
+                Q = G.take(idx, axis=0).take(idx, axis=1)
+            else:
+                Q = self.C[idx, :m1]
+                Q = 0.5 * (Q + Q.T)
         else:
             self.buf = _grow(self.buf, (self.cols.n, m1), axis=1)
             B = self.buf[:, m0:m1]
