@@ -165,3 +165,39 @@ def test_the_squared_loss_rate_fails_on_it(registered):
         warnings.simplefilter("ignore")  # raw units: it may stop a digit short of 1e-10
         auto = gradfit.fit(X, y, loss=registered, epsilon=1e3, standardize=False)
     assert np.isfinite(auto.coef).all() and auto.objective < f[0], auto.stop_reason
+
+
+@pytest.mark.parametrize("loosen, converges", [(1e-11, True), (1e-6, False)])
+def test_lbfgs_at_the_rounding_floor_is_judged_by_its_certificate(registered, monkeypatch,
+                                                                  loosen, converges):
+    """scipy's L-BFGS ends at the rounding floor (its line search makes no progress) with the
+    gradient above tol="auto"'s 1e-12: converged only when the certificate bounds the
+    distance to the optimum within the 1e-10 target (as the loop's CertifiedOptimum rule
+    does), checked against the independent scipy fit; otherwise a warning says what it got.
+    The floor is forced by stopping scipy at ``loosen`` x the initial gradient."""
+    from gradfit.solvers import second_order
+
+    real = second_order.minimize
+
+    def floored(fun, x0, **kw):
+        opts = dict(kw["options"], gtol=kw["options"]["gtol"] / 1e-12 * loosen)
+        res = real(fun, x0, **dict(kw, options=opts))
+        res.message = "ABNORMAL_TERMINATION_IN_LNSRCH"
+        return res
+
+    monkeypatch.setattr(second_order, "minimize", floored)
+    X, y = _data(seed=7)
+    coef, intercept = _reference(X, y, 0.5)
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        res = gradfit.fit(X, y, loss=registered, epsilon=0.5, solver="lbfgs")
+    assert "floating-point precision" in res.stop_reason, res.stop_reason
+    err = np.max(np.abs(res.coef - coef) / np.abs(coef))
+    assert res.converged is converges, (res.stop_reason, res.certificate)
+    if converges:
+        assert "certificate puts the coefficients within" in res.stop_reason
+        assert err <= 1e-9, err
+        assert not any("did not converge" in str(w.message) for w in seen)
+    else:
+        assert err > 1e-10, err  # the certificate was right to refuse
+        assert any("did not converge" in str(w.message) for w in seen)

@@ -282,7 +282,15 @@ def make_result(obj: Objective, out, p: FitParams, lr0, certifier, info=None) ->
     cert = certifier.certify(out.P, g, out.G0 or 1.0, out.step)
     converged, reason = out.converged, out.stop_reason
     auto_full = p.tol == "auto" and not is_minibatch(p, obj.n) and not p.early_stopping
-    if auto_full and converged and cert["method"] == "ill-conditioned":
+    rel = cert.get("coef_rel_error")
+    if auto_full and not converged and out.info.get("rounding_floor") and rel is not None \
+            and cert["method"] != "ill-conditioned" and rel <= TARGET_REL_ERROR:
+        # the rounding floor of a solver outside the loop (scipy's L-BFGS), with the
+        # distance certified as the loop's CertifiedOptimum rule certifies it
+        converged = True
+        reason += (f"; at that floor the certificate puts the coefficients within {rel:.2g} "
+                   f"(relative) of the optimum, inside the {TARGET_REL_ERROR:g} target")
+    elif auto_full and converged and cert["method"] == "ill-conditioned":
         converged = False
         reason += ("; but the curvature is too ill-conditioned in double precision to certify "
                    "the distance to the optimum")

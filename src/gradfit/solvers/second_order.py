@@ -32,7 +32,9 @@ def lbfgs(obj: Objective, P0, *, max_iter, tol, callback=None, history_records=1
     value (scipy's pgtol); scipy's objective-change rule is off (ftol = 0), so an early stall
     of the objective's last digits does not end the fit.  Converged only when that criterion
     holds at the returned point; when the line search can make no further progress (the
-    rounding floor) it says so and reports not converged unless the criterion holds."""
+    rounding floor) it says so, reports not converged unless the criterion holds, and marks
+    ``info["rounding_floor"]``: under tol="auto" the driver then judges the fit by its
+    certificate, as the loop's ``CertifiedOptimum`` rule does."""
     shape = P0.shape
     hist = History(history_records)
     t0 = time.perf_counter()
@@ -80,15 +82,19 @@ def lbfgs(obj: Objective, P0, *, max_iter, tol, callback=None, history_records=1
     elif met:
         reason = (f"L-BFGS converged: the gradient's max-norm fell below tol={tol:g} x its "
                   f"initial value (gradient norm {g_final:.3g})")
-    elif "ABNORMAL" in str(res.message) or "LINE SEARCH" in str(res.message).upper():
+    # at the rounding floor: the line search finds no progress, or (ftol = 0) an iteration
+    # that did not lower F at all
+    floor = not met and not stopped[0] and any(
+        key in str(res.message).upper() for key in ("ABNORMAL", "LINE SEARCH", "REDUCTION OF F"))
+    if not (stopped[0] or met) and floor:
         reason = ("L-BFGS stopped: the line search can make no further progress at "
                   f"floating-point precision (gradient norm {g_final:.3g}, {g_final / G0:.2g} x "
                   f"initial, above tol={tol:g})")
-    else:
+    elif not (stopped[0] or met):
         reason = f"L-BFGS stopped without converging: {res.message}"
     P_last = last["theta"].reshape(shape)
     return LoopOutcome(P, f, int(res.nit), converged, reason, hist,
-                       {"function_evaluations": int(res.nfev)},
+                       {"function_evaluations": int(res.nfev), "rounding_floor": floor},
                        g=last["g"] if np.array_equal(P_last, P) else None, G0=G0, step=1.0)
 
 
