@@ -114,3 +114,21 @@ def test_a_path_that_stays_sparse_never_forms_the_gram():
     assert path.info["passes"] > 1  # batches crossed, but never the whole Gram
     ref = sk_ref(X, y, None, path.alphas[-1] / 2, 1.0)
     np.testing.assert_allclose(path.coef[-1], ref.coef_, rtol=1e-6, atol=1e-9)
+
+
+def test_a_path_with_big_working_sets_reads_float32_rows_and_keeps_its_digits(monkeypatch):
+    """Working sets of at least SINGLE_MIN_M features keep a float32 copy of Q for their
+    first epochs: the path is the float64-only path's (coefficients to 1e-10) and
+    scikit-learn's Lasso at its last, densest alpha."""
+    from gradfit.solvers import working_set
+
+    X, y, _ = problem(25, n=1500, d=700, informative=40)
+    grid = gradfit.lasso_path(X, y, 12, eps=1e-2).alphas
+    mixed = gradfit.lasso_path(X, y, grid)
+    assert max(mixed.info["working_set"], 0) >= working_set.SINGLE_MIN_M
+    monkeypatch.setattr(working_set, "SINGLE_MIN_M", 10**9)
+    plain = gradfit.lasso_path(X, y, grid)
+    assert mixed.converged.all() and plain.converged.all()
+    np.testing.assert_allclose(mixed.coef, plain.coef, rtol=1e-10, atol=1e-13)
+    ref = sk_ref(X, y, None, grid[-1] / 2, 1.0)
+    np.testing.assert_allclose(mixed.coef[-1], ref.coef_, rtol=1e-6, atol=1e-9)

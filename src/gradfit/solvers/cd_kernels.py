@@ -158,27 +158,38 @@ def _extrapolate(hist, out):
 STALL_FLOOR = 1e-9
 """A relative step that stops decreasing counts as the rounding floor only below this."""
 ANDERSON_K = 5
+SINGLE_REFRESH = 1e-5
+"""gram_cd with a float32 Q: g is recomputed exactly each time the relative step has fallen
+this much (float32 rows perturb g by about 6e-8 x the steps since; a margin of 100)."""
+SINGLE_PATIENCE = 5
+"""Float32 epochs without a new smallest step that hand over to float64 ones."""
 """Iterates combined by each Anderson extrapolation (every K epochs)."""
 
 
 def _matvec(Q, w, out):
-    """out = Q w."""
+    """out = Q w for a symmetric Q, as ``sum_j w_j Q[j, :]`` over the nonzero w_j: a
+    vectorised axpy per row of the support (rows read contiguously, zeros skipped) instead of
+    a chain of dependent additions per output; the sums are the row dots' ones, j ascending
+    (the same bits).  3.8 -> 1.5 ms at m = 2000 with 85% nonzeros."""
     m = w.shape[0]
     for i in range(m):
-        s = 0.0
-        for j in range(m):
-            s += Q[i, j] * w[j]
-        out[i] = s
+        out[i] = 0.0
+    for j in range(m):
+        wj = w[j]
+        if wj != 0.0:
+            for i in range(m):
+                out[i] += wj * Q[j, i]
 
 
-def _epoch(Q, q, w, g, lam1, lam2):
-    """One coordinate-descent epoch (j = 0..m-1), g = Qw kept up to date: (largest step
-    |dw_j| sqrt(Q_jj), largest |w_j| sqrt(Q_jj))."""
+def _epoch(Q, D, q, w, g, lam1, lam2):
+    """One coordinate-descent epoch (j = 0..m-1), g = Qw kept up to date with the rows of Q
+    (float64, or its float32 copy: see :func:`gram_cd`), D the float64 diagonal: (largest
+    step |dw_j| sqrt(Q_jj), largest |w_j| sqrt(Q_jj))."""
     m = w.shape[0]
     max_step = 0.0
     max_w = 0.0
     for j in range(m):
-        qjj = Q[j, j]
+        qjj = D[j]
         if qjj <= 0.0:
             continue
         old = w[j]
@@ -211,7 +222,8 @@ def _anderson(Q, q, w, g, hist, acc, g_acc, lam1, lam2, yty):
         g[:] = g_acc
 
 
-def gram_cd(Q, q, w, lam1, lam2, yty, max_epochs, gap_tol, step_tol, patience, check_every):
+def gram_cd(Q, Q32, q, w, lam1, lam2, yty, max_epochs, gap_tol, step_tol, patience,
+            check_every):
     """Coordinate-descent epochs on the subproblem (Q, q) from w (updated in place), with an
     Anderson extrapolation of the last :data:`ANDERSON_K` + 1 iterates every K epochs, kept
     when it lowers P (Bertrand & Massias 2021, as skglm does): on ill-conditioned working
@@ -225,12 +237,28 @@ def gram_cd(Q, q, w, lam1, lam2, yty, max_epochs, gap_tol, step_tol, patience, c
     not checked); or when that relative step, once below :data:`STALL_FLOOR`, has not reached
     a new minimum for ``patience`` epochs (the rounding floor); or after ``max_epochs``.
 
+    ``Q32``: Q rounded to float32 (same shape), or any other shape for none.  With it, the
+    first epochs update g = Qw with its rows (half the bytes: a working set's Gram beyond the
+    caches is read at memory speed), g is recomputed exactly from Q (float64) whenever the
+    relative step has fallen by :data:`SINGLE_REFRESH` since the last exact g (the rounding of
+    the float32 rows only perturbs g in proportion to the steps taken since), and every
+    decision to stop is taken by float64 epochs: once the float32 epochs meet the target (or
+    stop improving for :data:`SINGLE_PATIENCE` epochs), g is recomputed and the float64 epochs
+    go on.  The fixed point is the float64 one: the diagonal is always Q's own.
+
     Returns (epochs, status code (see :data:`STATUS`), gap, primal, relative step); gap and
     primal are NaN when the gap was not computed.  A column with Q_jj = 0 keeps w_j = 0.
     """
     m = w.shape[0]
     g = np.zeros(m)
     _matvec(Q, w, g)
+    D = np.empty(m)
+    for j in range(m):
+        D[j] = Q[j, j]
+    single = m > 0 and Q32.shape[0] == m and Q32.shape[1] == m
+    last_exact = math.inf  # the relative step when g was last computed exactly
+    best32 = math.inf
+    since32 = 0
     hist = np.empty((ANDERSON_K + 1, m))
     acc = np.empty(m)
     g_acc = np.empty(m)
@@ -241,19 +269,39 @@ def gram_cd(Q, q, w, lam1, lam2, yty, max_epochs, gap_tol, step_tol, patience, c
     primal = math.nan
     step_rel = math.inf
     for ep in range(1, max_epochs + 1):
-        max_step, max_w = _epoch(Q, q, w, g, lam1, lam2)
+        if single:
+            max_step, max_w = _epoch(Q32, D, q, w, g, lam1, lam2)
+        else:
+            max_step, max_w = _epoch(Q, D, q, w, g, lam1, lam2)
         step_rel = max_step / max_w if max_w > 0.0 else 0.0
-        since = 0 if step_rel < best else since + 1
-        best = min(best, step_rel)
-        if step_rel <= step_tol:
-            if gap_tol == math.inf:
-                return ep, 1, gap, primal, step_rel
-            if ep % check_every == 0 or step_rel == 0.0 or since >= patience:
+        if single:
+            since32 = 0 if step_rel < best32 else since32 + 1
+            best32 = min(best32, step_rel)
+            if last_exact == math.inf:
+                last_exact = step_rel
+            met = step_rel <= step_tol
+            if met and gap_tol != math.inf:
                 primal, gap = _sub_gap(Q, q, w, g, lam1, lam2, yty)
-                if gap <= gap_tol * primal:
+                met = gap <= gap_tol * primal
+            stalled = since32 >= SINGLE_PATIENCE
+            if met or stalled or step_rel <= SINGLE_REFRESH * last_exact:
+                _matvec(Q, w, g)  # g exact again
+                single = not (met or stalled) and step_rel > 0.0
+                last_exact = step_rel
+                best32 = math.inf
+                since32 = 0
+        else:
+            since = 0 if step_rel < best else since + 1
+            best = min(best, step_rel)
+            if step_rel <= step_tol:
+                if gap_tol == math.inf:
                     return ep, 1, gap, primal, step_rel
-        if since >= patience and best <= STALL_FLOOR:
-            return ep, 2, gap, primal, step_rel
+                if ep % check_every == 0 or step_rel == 0.0 or since >= patience:
+                    primal, gap = _sub_gap(Q, q, w, g, lam1, lam2, yty)
+                    if gap <= gap_tol * primal:
+                        return ep, 1, gap, primal, step_rel
+            if since >= patience and best <= STALL_FLOOR:
+                return ep, 2, gap, primal, step_rel
         if m > 1 and step_rel > 0.0:
             hist[n_hist] = w
             n_hist += 1

@@ -78,6 +78,11 @@ INNER_SHARE = 0.3
 MAX_OUTER = 100
 CHUNK = 50
 """Coordinate-descent epochs between two tries of the Newton step on the support."""
+SINGLE_MIN_M = 512
+"""From this many features (a Gram block of 2 MiB, beyond L2) a working set keeps a float32
+copy of Q that coordinate descent's first epochs read (half the bytes; the stop is decided
+by float64 epochs on an exact Qw: see ``cd_kernels.gram_cd``)."""
+_NO_Q32 = np.zeros((0, 0), dtype=np.float32)
 NEWTON_MAX = 2000
 """Largest support the Newton step is tried on (its Cholesky costs |S|^3 / 3)."""
 
@@ -212,6 +217,7 @@ class WorkingSet:
         self.inside = np.zeros(cols.d, dtype=bool)
         self.w = np.zeros(0)
         self.Q = np.zeros((0, 0))
+        self.Q32 = _NO_Q32  # Q in float32 for the first epochs (cd_kernels.gram_cd), or none
         self.q = np.zeros(0)  # X~_W' y~
         self.buf = None  # (n, capacity) columns of the working set ("residual")
         self.C = None  # (d, capacity) cross products ("gram")
@@ -266,6 +272,11 @@ class WorkingSet:
                                                                      1e-300)
         if flat.any():
             self.Q[np.flatnonzero(flat), np.flatnonzero(flat)] = 0.0
+        self.Q32 = _NO_Q32
+        if m1 >= SINGLE_MIN_M:  # beyond the caches: the first epochs read a float32 copy
+            Q32 = self.Q.astype(np.float32)
+            if np.isfinite(Q32).all():
+                self.Q32 = Q32
 
     def correlations(self):
         """(c = X~' r for every feature, r'r) at the current w."""
@@ -402,7 +413,7 @@ def _inner(ws: WorkingSet, lam1, lam2, gap_tol, step_tol, budget):
     epochs = 0
     while True:
         e, code, _, _, _ = cd_kernels.gram_cd(
-            ws.Q, ws.q, ws.w, lam1, lam2, ws.yty, min(CHUNK, budget - epochs), gap_tol,
+            ws.Q, ws.Q32, ws.q, ws.w, lam1, lam2, ws.yty, min(CHUNK, budget - epochs), gap_tol,
             step_tol, PATIENCE, CHECK_EVERY)
         epochs += e
         status = cd_kernels.STATUS[code]
