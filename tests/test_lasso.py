@@ -274,6 +274,19 @@ def test_float32_epochs_reach_the_float64_optimum(tol):
         assert np.abs(c_r[on_r] - lam1 * np.sign(w_r[on_r])).max() > 1e-9 * lam1
 
 
+@pytest.mark.parametrize("compiled", [True, False])
+@pytest.mark.parametrize("d", [1, 63, 64, 65, 200])
+def test_mirror_upper_makes_the_upper_triangle_symmetric(monkeypatch, compiled, d):
+    """The Gram's mirroring (tiles of 64, and numpy's fallback without numba) against
+    numpy's triu: every size around a tile's edge."""
+    rng = np.random.default_rng(d)
+    U = np.triu(rng.normal(size=(d, d)))
+    G = np.asfortranarray(U + np.tril(rng.normal(size=(d, d)), -1))  # junk below
+    monkeypatch.setattr(cd_kernels, "_COMPILED", compiled and cd_kernels._COMPILED)
+    cd_kernels.mirror_upper(G)
+    np.testing.assert_array_equal(G, U + np.triu(U, 1).T)
+
+
 # ------------------------------------------------------------------ where it does not run
 
 

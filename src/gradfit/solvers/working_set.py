@@ -174,10 +174,9 @@ class Columns:
             for B in self._centred_rows(max(1024, GRAM_BLOCK_VALUES // max(self.d, 1))):
                 # B (rows, d) row-major is B' column-major: syrk's G += (B')(B')'
                 G = dsyrk(1.0, B.T, beta=1.0, c=G, trans=0, lower=0, overwrite_c=1)
-        upper = np.triu_indices(self.d, 1)
-        G.T[upper] = G[upper]  # the lower triangle from the upper one
+        cd_kernels.mirror_upper(G)  # the lower triangle from the upper one
         self.passes += 1
-        self.gram = np.ascontiguousarray(G)
+        self.gram = G.T  # symmetric: its transpose is the same matrix, row-major
         return self.gram
 
     def cross(self, idx):
