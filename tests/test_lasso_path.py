@@ -123,7 +123,7 @@ def test_a_path_with_big_working_sets_reads_float32_rows_and_keeps_its_digits(mo
     from gradfit.solvers import working_set
 
     X, y, _ = problem(25, n=1500, d=700, informative=40)
-    grid = gradfit.lasso_path(X, y, 12, eps=1e-2).alphas
+    grid = gradfit.lasso_path(X, y, 12, eps=3e-3).alphas
     mixed = gradfit.lasso_path(X, y, grid)
     assert max(mixed.info["working_set"], 0) >= working_set.SINGLE_MIN_M
     monkeypatch.setattr(working_set, "SINGLE_MIN_M", 10**9)
@@ -132,3 +132,27 @@ def test_a_path_with_big_working_sets_reads_float32_rows_and_keeps_its_digits(mo
     np.testing.assert_allclose(mixed.coef, plain.coef, rtol=1e-10, atol=1e-13)
     ref = sk_ref(X, y, None, grid[-1] / 2, 1.0)
     np.testing.assert_allclose(mixed.coef[-1], ref.coef_, rtol=1e-6, atol=1e-9)
+
+
+def test_the_extrapolated_start_moves_only_the_start(monkeypatch):
+    """Each alpha starts from the linear extrapolation of the last two fits (the lasso path
+    is piecewise linear in alpha): a coefficient never crosses zero there and a zero stays
+    zero; the fits are those of plain warm starts (to 1e-10) and scikit-learn's."""
+    from types import SimpleNamespace
+
+    from gradfit.fitting import path as path_module
+
+    ws = SimpleNamespace(idx=np.array([0, 1, 2, 3, 4]), w=np.zeros(5))
+    path_module._extrapolated_start(ws, np.array([1.0, 0.8, 0.0, 2.0, 1.0]),
+                                    np.array([2.0, 0.2, 0.0, 0.0, 0.6]), 0.5)
+    # linear; would cross zero; zero; left the support; shrinking but still positive
+    np.testing.assert_allclose(ws.w, [2.5, 0.0, 0.0, 0.0, 0.4], rtol=1e-15)
+    X, y, sw = problem(26, n=300, d=120, informative=10, weights=True)
+    grid = gradfit.lasso_path(X, y, 30, sample_weight=sw).alphas
+    moved = gradfit.lasso_path(X, y, grid, sample_weight=sw)
+    monkeypatch.setattr(path_module, "_extrapolated_start", lambda *a: None)
+    plain = gradfit.lasso_path(X, y, grid, sample_weight=sw)
+    assert moved.converged.all() and plain.converged.all()
+    np.testing.assert_allclose(moved.coef, plain.coef, rtol=1e-10, atol=1e-13)
+    ref = sk_ref(X, y, sw, grid[-1] / 2, 1.0)
+    np.testing.assert_allclose(moved.coef[-1], ref.coef_, rtol=1e-6, atol=1e-9)

@@ -243,10 +243,17 @@ class WorkingSet:
             idx = np.concatenate([self.idx, new])
             G = self.cols.gram
             if G is not None:  # exactly symmetric: its block as it is
-                if not self.from_gram:  # earlier columns were crossed in batches
+                fresh = not self.from_gram
+                if fresh:  # earlier columns were crossed in batches
                     self.C[:, :m0] = G[:, self.idx]
                     self.from_gram = True
-                Q = G.take(idx, axis=0).take(idx, axis=1)
+                if fresh or m0 == 0:
+                    Q = G.take(idx, axis=0).take(idx, axis=1)
+                else:  # the old block as it is, the new rows and columns from the Gram
+                    Q = np.empty((m1, m1))  # (idx: the old features, then the new ones)
+                    Q[:m0, :m0] = self.Q
+                    Q[m0:, :] = G.take(new, axis=0).take(idx, axis=1)
+                    Q[:m0, m0:] = Q[m0:, :m0].T
             else:
                 Q = self.C[idx, :m1]
                 Q = 0.5 * (Q + Q.T)
