@@ -222,8 +222,10 @@ def test_compiled_and_python_epochs_agree():
     args = (3.0, 0.5, float(q @ q), 200, 1e-14, 1e-15, 20, 5)
     w1, w2 = np.zeros(9), np.zeros(9)
     none = np.zeros((0, 0), dtype=np.float32)
-    out1 = cd_kernels.gram_cd(Q, none, q, w1, *args)
-    out2 = cd_kernels.PYTHON["gram_cd"](Q, none, q, w2, *args)
+    g = np.empty(9)
+    out1 = cd_kernels.gram_cd(Q, none, q, w1, g, g, False, *args)
+    out2 = cd_kernels.PYTHON["gram_cd"](Q, none, q, w2, g.copy(), g, False, *args)
+    np.testing.assert_allclose(g, Q @ w1, rtol=1e-12)  # Qw at the returned w
     np.testing.assert_allclose(w1, w2, rtol=1e-13, atol=1e-15)
     assert out1[1] == out2[1]
     # the working set's optimum: soft-thresholded stationarity
@@ -247,8 +249,11 @@ def test_float32_epochs_reach_the_float64_optimum(tol):
     args = (lam1, lam2, float(q @ q), 5000, math.inf if auto else tol, 1e-14 if auto else
             math.inf, 20, 1)
     w32, w64 = np.zeros(600), np.zeros(600)
-    out32 = cd_kernels.gram_cd(Q, Q.astype(np.float32), q, w32, *args)
-    out64 = cd_kernels.gram_cd(Q, np.zeros((0, 0), dtype=np.float32), q, w64, *args)
+    g32, g64 = np.empty(600), np.empty(600)
+    out32 = cd_kernels.gram_cd(Q, Q.astype(np.float32), q, w32, g32, g32, False, *args)
+    out64 = cd_kernels.gram_cd(Q, np.zeros((0, 0), dtype=np.float32), q, w64, g64, g64,
+                               False, *args)
+    np.testing.assert_allclose(g32, Q @ w32, rtol=1e-12, atol=1e-9)
     assert out32[1] == out64[1] == 1, (out32, out64)
     assert 50 < np.count_nonzero(w32) < 600
     def primal(w):  # the subproblem's objective, in numpy (float64)
@@ -268,10 +273,38 @@ def test_float32_epochs_reach_the_float64_optimum(tol):
     if auto:  # the bound tells the two apart: the optimum of the rounded Q misses it
         w_r = np.zeros(600)
         Q_r = Q.astype(np.float32).astype(np.float64)
-        cd_kernels.gram_cd(Q_r, np.zeros((0, 0), dtype=np.float32), q, w_r, *args)
+        g_r = np.empty(600)
+        cd_kernels.gram_cd(Q_r, np.zeros((0, 0), dtype=np.float32), q, w_r, g_r, g_r, False,
+                           *args)
         c_r = q - Q @ w_r
         on_r = w_r != 0
         assert np.abs(c_r[on_r] - lam1 * np.sign(w_r[on_r])).max() > 1e-9 * lam1
+
+
+@pytest.mark.parametrize("single", [False, True])
+def test_a_known_qw_is_carried_to_the_next_solve(single):
+    """gram_cd given Qw at an earlier w (has_g) multiplies only the move: the next solve
+    (a smaller lam1, from a moved start) ends where one that recomputes Qw ends, and the g it
+    returns is Qw at its w."""
+    rng = np.random.default_rng(16)
+    B = rng.normal(size=(800, 520))
+    B -= B.mean(axis=0)
+    Q, q = B.T @ B, B.T @ (B[:, :25] @ rng.normal(size=25) + rng.normal(size=800))
+    Q32 = Q.astype(np.float32) if single else np.zeros((0, 0), dtype=np.float32)
+    top = float(np.abs(q).max())
+    w, g = np.zeros(520), np.empty(520)
+    rest = (float(q @ q), 5000, math.inf, 1e-14, 20, 1)
+    cd_kernels.gram_cd(Q, Q32, q, w, g, g, False, 0.1 * top, 0.0, *rest)
+    g_w = w.copy()
+    start = w * 1.01  # a move, as the path's extrapolated start makes
+    carried, fresh = start.copy(), start.copy()
+    g_fresh = np.empty(520)
+    out_c = cd_kernels.gram_cd(Q, Q32, q, carried, g, g_w, True, 0.05 * top, 0.0, *rest)
+    out_f = cd_kernels.gram_cd(Q, Q32, q, fresh, g_fresh, g_fresh, False, 0.05 * top, 0.0,
+                               *rest)
+    assert out_c[1] == out_f[1] == 1
+    np.testing.assert_allclose(carried, fresh, rtol=1e-11, atol=1e-14)
+    np.testing.assert_allclose(g, Q @ carried, rtol=1e-11, atol=1e-9)
 
 
 @pytest.mark.parametrize("compiled", [True, False])

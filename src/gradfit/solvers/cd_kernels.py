@@ -212,7 +212,7 @@ def _epoch(Q, D, q, w, g, lam1, lam2):
 
 
 def _moved(Q, acc, w, g, out):
-    """out = g + Q (acc - w), over the rows where acc and w differ."""
+    """out = g + Q (acc - w), over the rows where acc and w differ (out may be g)."""
     m = w.shape[0]
     for i in range(m):
         out[i] = g[i]
@@ -239,8 +239,8 @@ def _anderson(Q, Q32, single, q, w, g, hist, acc, g_acc, lam1, lam2, yty):
         g[:] = g_acc
 
 
-def gram_cd(Q, Q32, q, w, lam1, lam2, yty, max_epochs, gap_tol, step_tol, patience,
-            check_every):
+def gram_cd(Q, Q32, q, w, g, g_w, has_g, lam1, lam2, yty, max_epochs, gap_tol, step_tol,
+            patience, check_every):
     """Coordinate-descent epochs on the subproblem (Q, q) from w (updated in place), with an
     Anderson extrapolation of the last :data:`ANDERSON_K` + 1 iterates every K epochs, kept
     when it lowers P (Bertrand & Massias 2021, as skglm does): on ill-conditioned working
@@ -259,21 +259,33 @@ def gram_cd(Q, Q32, q, w, lam1, lam2, yty, max_epochs, gap_tol, step_tol, patien
     caches is read at memory speed), g is recomputed exactly from Q (float64) whenever the
     relative step has fallen by :data:`SINGLE_REFRESH` since the last exact g (the rounding of
     the float32 rows only perturbs g in proportion to the steps taken since), and every
-    decision to stop is taken by float64 epochs: once the float32 epochs meet the target (or
-    stop improving for :data:`SINGLE_PATIENCE` epochs), g is recomputed and the float64 epochs
-    go on.  The fixed point is the float64 one: the diagonal is always Q's own.
+    decision to stop is taken on an exact g: once the float32 epochs meet the target, g is
+    recomputed and the next epoch decides (it stops only if it meets the target too, its g
+    then off by 6e-8 x its own steps, far below float64's rounding of g); once they stop
+    improving for :data:`SINGLE_PATIENCE` epochs, g is recomputed and float64 epochs go on.
+    The fixed point is the float64 one: the diagonal is always Q's own.
+
+    ``g`` (m,): on return Qw at the returned w (float64).  With ``has_g`` it holds Qw at
+    ``g_w`` on entry (a caller's earlier solve), and only the move w - g_w is multiplied
+    (by the float32 rows where they are used: its rounding is in proportion to the move);
+    otherwise Qw is computed.
 
     Returns (epochs, status code (see :data:`STATUS`), gap, primal, relative step); gap and
     primal are NaN when the gap was not computed.  A column with Q_jj = 0 keeps w_j = 0.
     """
     m = w.shape[0]
-    g = np.zeros(m)
-    _matvec(Q, w, g)
     D = np.empty(m)
     for j in range(m):
         D[j] = Q[j, j]
     single = m > 0 and Q32.shape[0] == m and Q32.shape[1] == m
+    if not has_g:
+        _matvec(Q, w, g)
+    elif single:
+        _moved(Q32, w, g_w, g, g)
+    else:
+        _moved(Q, w, g_w, g, g)
     last_exact = math.inf  # the relative step when g was last computed exactly
+    verify = False  # g was just recomputed because the float32 epochs met the target
     best32 = math.inf
     since32 = 0
     hist = np.empty((ANDERSON_K + 1, m))
@@ -300,10 +312,14 @@ def gram_cd(Q, Q32, q, w, lam1, lam2, yty, max_epochs, gap_tol, step_tol, patien
             if met and gap_tol != math.inf:
                 primal, gap = _sub_gap(Q, q, w, g, lam1, lam2, yty)
                 met = gap <= gap_tol * primal
-            stalled = since32 >= SINGLE_PATIENCE
+            if met and verify:  # an epoch from an exact g met the target: g is exact to
+                return ep, 1, gap, primal, step_rel  # 6e-8 x its steps (below rounding)
+            verify = False
+            stalled = since32 >= SINGLE_PATIENCE or step_rel == 0.0
             if met or stalled or step_rel <= SINGLE_REFRESH * last_exact:
                 _matvec(Q, w, g)  # g exact again
-                single = not (met or stalled) and step_rel > 0.0
+                verify = met  # the next epoch decides, from the exact g
+                single = not stalled
                 last_exact = step_rel
                 best32 = math.inf
                 since32 = 0
@@ -325,6 +341,8 @@ def gram_cd(Q, Q32, q, w, lam1, lam2, yty, max_epochs, gap_tol, step_tol, patien
             if n_hist == ANDERSON_K + 1:
                 n_hist = 0
                 _anderson(Q, Q32, single, q, w, g, hist, acc, g_acc, lam1, lam2, yty)
+    if single:
+        _matvec(Q, w, g)  # leave Qw exact
     return max_epochs, 0, gap, primal, step_rel
 
 

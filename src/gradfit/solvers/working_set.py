@@ -217,6 +217,8 @@ class WorkingSet:
         self.w = np.zeros(0)
         self.Q = np.zeros((0, 0))
         self.Q32 = _NO_Q32  # Q in float32 for the first epochs (cd_kernels.gram_cd), or none
+        self.g = None  # Q g_w, from the last coordinate-descent solve (or None)
+        self.g_w = None
         self.q = np.zeros(0)  # X~_W' y~
         self.buf = None  # (n, capacity) columns of the working set ("residual")
         self.C = None  # (d, capacity) cross products ("gram")
@@ -278,6 +280,9 @@ class WorkingSet:
                                                                      1e-300)
         if flat.any():
             self.Q[np.flatnonzero(flat), np.flatnonzero(flat)] = 0.0
+        if self.g is not None:  # the new features' rows of Q g_w (their g_w entries: 0)
+            self.g = np.concatenate([self.g, self.Q[m0:, :m0] @ self.g_w])
+            self.g_w = np.concatenate([self.g_w, np.zeros(m1 - m0)])
         self.Q32 = _NO_Q32
         if m1 >= SINGLE_MIN_M:  # beyond the caches: the first epochs read a float32 copy
             Q32 = self.Q.astype(np.float32)
@@ -291,6 +296,15 @@ class WorkingSet:
             return self.c0.copy(), self.yty
         if self.mode == "gram":
             w = self.w
+            G = self.cols.gram
+            if G is not None and self.g is not None and 2 * m > self.cols.d and \
+                    np.array_equal(self.g_w, w):  # most features inside: their Qw is known
+                c = self.c0.copy()  # from the solve; only the others' rows of the Gram
+                c[self.idx] -= self.g
+                out = np.flatnonzero(~self.inside)
+                if out.size:
+                    c[out] -= G.take(out, axis=0) @ self.full_w()
+                return c, self.yty - 2.0 * float(self.q @ w) + float(w @ self.g)
             Cw = self.C[:, :m] @ w  # X~'X~_W w for every feature: one (d, m) product
             # w'Qw from its working-set rows (Q is C[idx, :m] symmetrised): no (m, m) product
             rr = self.yty - 2.0 * float(self.q @ w) + float(w @ Cw[self.idx])
@@ -418,9 +432,12 @@ def _inner(ws: WorkingSet, lam1, lam2, gap_tol, step_tol, budget):
     Returns (epochs, status)."""
     epochs = 0
     while True:
+        has_g = ws.g is not None  # Qw at ws.g_w from the last solve: only the move costs
+        g = ws.g if has_g else np.empty(ws.m)
         e, code, _, _, _ = cd_kernels.gram_cd(
-            ws.Q, ws.Q32, ws.q, ws.w, lam1, lam2, ws.yty, min(CHUNK, budget - epochs), gap_tol,
-            step_tol, PATIENCE, CHECK_EVERY)
+            ws.Q, ws.Q32, ws.q, ws.w, g, ws.g_w if has_g else g, has_g, lam1, lam2, ws.yty,
+            min(CHUNK, budget - epochs), gap_tol, step_tol, PATIENCE, CHECK_EVERY)
+        ws.g, ws.g_w = g, ws.w.copy()
         epochs += e
         status = cd_kernels.STATUS[code]
         if status == "converged":
