@@ -34,7 +34,7 @@ import math
 
 import numpy as np
 
-__all__ = ["available", "enet_gap", "gram_cd", "mirror_upper", "STATUS"]
+__all__ = ["available", "enet_gap", "gram_cd", "gram_rows", "mirror_upper", "STATUS"]
 
 STATUS = ("max_epochs", "converged", "stalled")
 """What :func:`gram_cd` returns as its status, by code."""
@@ -357,8 +357,27 @@ def _mirror_blocks(G):
                     G[j, i] = G[i, j]
 
 
+def gram_rows(G, idx, w):
+    """``sum_j w_j G[idx_j, :]`` over the nonzero w_j (= G[:, idx] w for a symmetric G): the
+    support's rows read contiguously, one vectorised axpy each."""
+    d = G.shape[0]
+    out = np.zeros(d)
+    for j in range(w.shape[0]):
+        wj = w[j]
+        if wj != 0.0:
+            row = idx[j]
+            for i in range(d):
+                out[i] += wj * G[row, i]
+    return out
+
+
+def _gram_rows_numpy(G, idx, w):
+    nz = np.flatnonzero(w)
+    return w[nz] @ G[idx[nz]] if nz.size else np.zeros(G.shape[0])
+
+
 enet_gap = _enet_gap
-PYTHON = {"enet_gap": _enet_gap, "gram_cd": gram_cd}
+PYTHON = {"enet_gap": _enet_gap, "gram_cd": gram_cd, "gram_rows": _gram_rows_numpy}
 """The uncompiled functions (the same source numba compiles; what runs without numba)."""
 
 try:  # numba is a core dependency; guarded so that a broken install still runs (slowly)
@@ -382,6 +401,9 @@ if _COMPILED:
     _mirror_blocks = _jit(_mirror_blocks)
     enet_gap = compiling.entry()(PYTHON["enet_gap"])
     gram_cd = compiling.entry()(PYTHON["gram_cd"])
+    gram_rows = compiling.entry()(gram_rows)
+else:  # pragma: no cover - exercised where numba is missing
+    gram_rows = _gram_rows_numpy
 
 
 def available() -> bool:

@@ -179,12 +179,15 @@ class Columns:
         self.gram = G.T  # symmetric: its transpose is the same matrix, row-major
         return self.gram
 
+    def forms_gram(self, k):
+        """True when crossing k more features forms the whole Gram instead (``gram_after``)."""
+        return self.gram_after is not None and self.crossed + k >= self.gram_after
+
     def cross(self, idx):
         """X~' X~[:, idx], (d, m): from the Gram matrix when known, else one pass.  With
         ``gram_after`` set, the batch that would bring the features crossed to that many
         forms the whole Gram instead (:meth:`full_gram`; a path that grows dense)."""
-        if self.gram is None and self.gram_after is not None and \
-                self.crossed + len(idx) >= self.gram_after:
+        if self.gram is None and self.forms_gram(len(idx)):
             self.full_gram()
         if self.gram is not None:
             return self.gram[:, idx]
@@ -240,15 +243,17 @@ class WorkingSet:
             return
         m0, m1 = self.m, self.m + len(new)
         if self.mode == "gram":
-            self.C = _grow(self.C, (self.cols.d, m1), axis=1)
-            self.C[:, m0:m1] = self.cols.cross(new)
             idx = np.concatenate([self.idx, new])
-            G = self.cols.gram
-            if G is not None:  # exactly symmetric: its block as it is
-                fresh = not self.from_gram
-                if fresh:  # earlier columns were crossed in batches
-                    self.C[:, :m0] = G[:, self.idx]
-                    self.from_gram = True
+            cols = self.cols
+            if cols.gram is None and not cols.forms_gram(len(new)):  # a batch: C keeps
+                self.C = _grow(self.C, (cols.d, m1), axis=1)  # the cross products
+                self.C[:, m0:m1] = cols.cross(new)
+                Q = self.C[idx, :m1]
+                Q = 0.5 * (Q + Q.T)
+            else:  # the Gram (formed now if need be), exactly symmetric: its block as it
+                G = cols.gram if cols.gram is not None else cols.full_gram()  # is, and its
+                fresh = not self.from_gram  # rows serve the correlations (no C)
+                self.from_gram, self.C = True, None
                 if fresh or m0 == 0:
                     Q = G.take(idx, axis=0).take(idx, axis=1)
                 else:  # the old block as it is, the new rows and columns from the Gram
@@ -256,9 +261,6 @@ class WorkingSet:
                     Q[:m0, :m0] = self.Q
                     Q[m0:, :] = G.take(new, axis=0).take(idx, axis=1)
                     Q[:m0, m0:] = Q[m0:, :m0].T
-            else:
-                Q = self.C[idx, :m1]
-                Q = 0.5 * (Q + Q.T)
         else:
             self.buf = _grow(self.buf, (self.cols.n, m1), axis=1)
             B = self.buf[:, m0:m1]
@@ -297,15 +299,19 @@ class WorkingSet:
         if self.mode == "gram":
             w = self.w
             G = self.cols.gram
-            if G is not None and self.g is not None and 2 * m > self.cols.d and \
+            out = self.cols.d - m
+            if self.from_gram and self.g is not None and 3 * out < m and \
                     np.array_equal(self.g_w, w):  # most features inside: their Qw is known
-                c = self.c0.copy()  # from the solve; only the others' rows of the Gram
-                c[self.idx] -= self.g
+                c = self.c0.copy()  # from the solve; the others' rows of the Gram (copied
+                c[self.idx] -= self.g  # and read: cheaper than all the support's rows)
                 out = np.flatnonzero(~self.inside)
                 if out.size:
                     c[out] -= G.take(out, axis=0) @ self.full_w()
                 return c, self.yty - 2.0 * float(self.q @ w) + float(w @ self.g)
-            Cw = self.C[:, :m] @ w  # X~'X~_W w for every feature: one (d, m) product
+            if self.from_gram:  # X~'X~_W w = sum of w_j x the Gram's row of feature j
+                Cw = cd_kernels.gram_rows(G, self.idx, w)
+            else:
+                Cw = self.C[:, :m] @ w  # X~'X~_W w for every feature: one (d, m) product
             # w'Qw from its working-set rows (Q is C[idx, :m] symmetrised): no (m, m) product
             rr = self.yty - 2.0 * float(self.q @ w) + float(w @ Cw[self.idx])
             return self.c0 - Cw, rr
