@@ -184,7 +184,7 @@ def run(quick: bool) -> list[Row]:
         rows += lasso_rows(n, d, repeats=1 if quick else (2 if n * d > 1e7 else 5),
                            targets=not quick)
     n, d = QUICK[0] if quick else FULL[0]
-    rows += path_rows(n, d, repeats=1 if quick else 3, targets=not quick)
+    rows += path_rows(n, d, repeats=1 if quick else 6, targets=not quick)
     if not quick:
-        rows += path_rows(n, d, repeats=3, targets=False, tol=1e-6)
+        rows += path_rows(n, d, repeats=6, targets=False, tol=1e-6)
     return rows

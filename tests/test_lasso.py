@@ -307,6 +307,21 @@ def test_a_known_qw_is_carried_to_the_next_solve(single):
     np.testing.assert_allclose(g, Q @ carried, rtol=1e-11, atol=1e-9)
 
 
+def test_gram_rows_is_the_gram_columns_product():
+    """The correlations' sum of Gram rows (compiled, and numpy's fallback) against
+    G[:, idx] @ w, zeros in w skipped."""
+    rng = np.random.default_rng(17)
+    B = rng.normal(size=(60, 40))
+    G = B.T @ B
+    idx = rng.permutation(40)[:25]
+    w = rng.normal(size=25) * (rng.random(25) < 0.6)
+    want = G[:, idx] @ w
+    np.testing.assert_allclose(cd_kernels.gram_rows(G, idx, w), want, rtol=1e-13, atol=1e-12)
+    np.testing.assert_allclose(cd_kernels.PYTHON["gram_rows"](G, idx, w), want, rtol=1e-13,
+                               atol=1e-12)
+    assert not cd_kernels.gram_rows(G, idx, np.zeros(25)).any()
+
+
 @pytest.mark.parametrize("compiled", [True, False])
 @pytest.mark.parametrize("d", [1, 63, 64, 65, 200])
 def test_mirror_upper_makes_the_upper_triangle_symmetric(monkeypatch, compiled, d):
