@@ -4,9 +4,8 @@ ElasticNet (coordinate descent to tol=1e-14): coefficients, intercepts, objectiv
 zeros, weights, intercept on/off, standardize on/off; the duality-gap certificate checked
 against the optimum; bad input."""
 
-import warnings
-
 import math
+import warnings
 
 import numpy as np
 import pytest

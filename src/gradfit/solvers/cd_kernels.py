@@ -239,6 +239,50 @@ def _anderson(Q, Q32, single, q, w, g, hist, acc, g_acc, lam1, lam2, yty):
         g[:] = g_acc
 
 
+def _single_check(Q, q, w, g, step_rel, st, lam1, lam2, yty, gap_tol, step_tol, primal,
+                  gap):
+    """After a float32 epoch (:func:`gram_cd`): (code: 1 converged, else 0; float32 epochs
+    go on; primal; gap), g recomputed exactly when due; ``st`` the loop's state."""
+    st[2] = 0.0 if step_rel < st[1] else st[2] + 1.0
+    st[1] = min(st[1], step_rel)
+    if st[0] == math.inf:
+        st[0] = step_rel
+    met = step_rel <= step_tol
+    if met and gap_tol != math.inf:
+        primal, gap = _sub_gap(Q, q, w, g, lam1, lam2, yty)
+        met = gap <= gap_tol * primal
+    if met and st[3] > 0.0:  # an epoch from an exact g met the target: g is exact to
+        return 1, True, primal, gap  # 6e-8 x its steps (below rounding)
+    st[3] = 0.0
+    stalled = st[2] >= SINGLE_PATIENCE or step_rel == 0.0
+    if met or stalled or step_rel <= SINGLE_REFRESH * st[0]:
+        _matvec(Q, w, g)  # g exact again
+        st[3] = 1.0 if met else 0.0  # the next epoch decides, from the exact g
+        st[0] = step_rel
+        st[1] = math.inf
+        st[2] = 0.0
+    return 0, not stalled, primal, gap
+
+
+def _double_check(Q, q, w, g, step_rel, st, ep, lam1, lam2, yty, gap_tol, step_tol,
+                  patience, check_every, primal, gap):
+    """After a float64 epoch (:func:`gram_cd`): (code: 1 converged, 2 stalled, else 0;
+    primal; gap); ``st`` the loop's state."""
+    st[5] = 0.0 if step_rel < st[4] else st[5] + 1.0
+    st[4] = min(st[4], step_rel)
+    since = st[5]
+    if step_rel <= step_tol:
+        if gap_tol == math.inf:
+            return 1, primal, gap
+        if ep % check_every == 0 or step_rel == 0.0 or since >= patience:
+            primal, gap = _sub_gap(Q, q, w, g, lam1, lam2, yty)
+            if gap <= gap_tol * primal:
+                return 1, primal, gap
+    if since >= patience and st[4] <= STALL_FLOOR:
+        return 2, primal, gap
+    return 0, primal, gap
+
+
 def gram_cd(Q, Q32, q, w, g, g_w, has_g, lam1, lam2, yty, max_epochs, gap_tol, step_tol,
             patience, check_every):
     """Coordinate-descent epochs on the subproblem (Q, q) from w (updated in place), with an
@@ -284,16 +328,13 @@ def gram_cd(Q, Q32, q, w, g, g_w, has_g, lam1, lam2, yty, max_epochs, gap_tol, s
         _moved(Q32, w, g_w, g, g)
     else:
         _moved(Q, w, g_w, g, g)
-    last_exact = math.inf  # the relative step when g was last computed exactly
-    verify = False  # g was just recomputed because the float32 epochs met the target
-    best32 = math.inf
-    since32 = 0
+    # [last exact g's relative step, float32 best step, epochs since, verifying,
+    #  float64 best step, epochs since]
+    st = np.array([math.inf, math.inf, 0.0, 0.0, math.inf, 0.0])
     hist = np.empty((ANDERSON_K + 1, m))
     acc = np.empty(m)
     g_acc = np.empty(m)
     n_hist = 0
-    best = math.inf
-    since = 0
     gap = math.nan
     primal = math.nan
     step_rel = math.inf
@@ -304,37 +345,14 @@ def gram_cd(Q, Q32, q, w, g, g_w, has_g, lam1, lam2, yty, max_epochs, gap_tol, s
             max_step, max_w = _epoch(Q, D, q, w, g, lam1, lam2)
         step_rel = max_step / max_w if max_w > 0.0 else 0.0
         if single:
-            since32 = 0 if step_rel < best32 else since32 + 1
-            best32 = min(best32, step_rel)
-            if last_exact == math.inf:
-                last_exact = step_rel
-            met = step_rel <= step_tol
-            if met and gap_tol != math.inf:
-                primal, gap = _sub_gap(Q, q, w, g, lam1, lam2, yty)
-                met = gap <= gap_tol * primal
-            if met and verify:  # an epoch from an exact g met the target: g is exact to
-                return ep, 1, gap, primal, step_rel  # 6e-8 x its steps (below rounding)
-            verify = False
-            stalled = since32 >= SINGLE_PATIENCE or step_rel == 0.0
-            if met or stalled or step_rel <= SINGLE_REFRESH * last_exact:
-                _matvec(Q, w, g)  # g exact again
-                verify = met  # the next epoch decides, from the exact g
-                single = not stalled
-                last_exact = step_rel
-                best32 = math.inf
-                since32 = 0
+            code, single, primal, gap = _single_check(Q, q, w, g, step_rel, st, lam1, lam2,
+                                                      yty, gap_tol, step_tol, primal, gap)
         else:
-            since = 0 if step_rel < best else since + 1
-            best = min(best, step_rel)
-            if step_rel <= step_tol:
-                if gap_tol == math.inf:
-                    return ep, 1, gap, primal, step_rel
-                if ep % check_every == 0 or step_rel == 0.0 or since >= patience:
-                    primal, gap = _sub_gap(Q, q, w, g, lam1, lam2, yty)
-                    if gap <= gap_tol * primal:
-                        return ep, 1, gap, primal, step_rel
-            if since >= patience and best <= STALL_FLOOR:
-                return ep, 2, gap, primal, step_rel
+            code, primal, gap = _double_check(Q, q, w, g, step_rel, st, ep, lam1, lam2, yty,
+                                              gap_tol, step_tol, patience, check_every,
+                                              primal, gap)
+        if code > 0:
+            return ep, code, gap, primal, step_rel
         if m > 1 and step_rel > 0.0:
             hist[n_hist] = w
             n_hist += 1
@@ -398,6 +416,8 @@ if _COMPILED:
     _moved = _jit(_moved)
     _epoch = _jit(_epoch)
     _anderson = _jit(_anderson)
+    _single_check = _jit(_single_check)
+    _double_check = _jit(_double_check)
     _mirror_blocks = _jit(_mirror_blocks)
     enet_gap = compiling.entry()(PYTHON["enet_gap"])
     gram_cd = compiling.entry()(PYTHON["gram_cd"])
