@@ -103,12 +103,19 @@ def test_path_on_tall_data_forms_the_gram_once_and_agrees(monkeypatch, fit_inter
         np.testing.assert_allclose(once.intercept[i], ref.intercept_, rtol=1e-6, atol=1e-9)
 
 
-def test_a_path_that_stays_sparse_never_forms_the_gram():
+def test_a_path_that_stays_sparse_never_forms_the_gram(monkeypatch):
     """A grid above PATH_GRAM_DENSE x alpha_max on tall data with few relevant features:
     the working sets stay small, so only their columns are crossed (no d x d Gram)."""
+    from gradfit.solvers import working_set
+
     X, y, _ = problem(24, n=600, d=400, informative=3)
     top = gradfit.lasso_path(X, y, 1).alphas[0]
+    formed = []
+    real = working_set.Columns.full_gram
+    monkeypatch.setattr(working_set.Columns, "full_gram",
+                        lambda cols: formed.append(1) or real(cols))
     path = gradfit.lasso_path(X, y, np.geomspace(top, 0.3 * top, 5))
+    assert not formed
     assert path.converged.all()
     assert max(np.count_nonzero(c) for c in path.coef) < 400 * 0.125
     assert path.info["passes"] > 1  # batches crossed, but never the whole Gram

@@ -86,7 +86,7 @@ def lbfgs(obj: Objective, P0, *, max_iter, tol, callback=None, history_records=1
     # that did not lower F at all
     floor = not met and not stopped[0] and any(
         key in str(res.message).upper() for key in ("ABNORMAL", "LINE SEARCH", "REDUCTION OF F"))
-    if not (stopped[0] or met) and floor:
+    if floor:
         reason = ("L-BFGS stopped: the line search can make no further progress at "
                   f"floating-point precision (gradient norm {g_final:.3g}, {g_final / G0:.2g} x "
                   f"initial, above tol={tol:g})")

@@ -225,7 +225,7 @@ class WorkingSet:
         self.q = np.zeros(0)  # X~_W' y~
         self.buf = None  # (n, capacity) columns of the working set ("residual")
         self.C = None  # (d, capacity) cross products ("gram")
-        self.from_gram = False  # C's columns all taken from cols.gram (Q is C[idx, :m])
+        self.from_gram = False  # Q is a block of cols.gram, whose rows replace C
 
     @property
     def m(self) -> int:
